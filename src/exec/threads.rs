@@ -1,0 +1,234 @@
+//! Thread counts and the process-wide worker pool. The default count comes
+//! from `HELIOS_NUM_THREADS` or the CPU count and can be changed at run time;
+//! every call can also name its own count. A count of 1 runs on the calling
+//! thread and never touches the pool (game engines and servers with their own
+//! job systems rely on that). The pool is a rayon pool owned by helios, not
+//! rayon's global one, so a host program's own rayon use is left alone; it
+//! grows when a call asks for more workers than it has and never shrinks.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::cancel::CancelToken;
+use crate::error::{Error, Result};
+
+/// The largest thread count helios accepts; larger counts are refused as a
+/// likely mistake (a negative number cast to `size_t`, for example).
+pub const MAX_THREADS: usize = 1024;
+
+/// 0 until the default is first read or set.
+static DEFAULT_THREADS: AtomicUsize = AtomicUsize::new(0);
+static POOL: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
+
+/// How many threads a call may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Threads {
+    /// The process default: [`default_threads`].
+    #[default]
+    Auto,
+    /// Exactly this many (1 ..= [`MAX_THREADS`]); 1 runs on the calling thread.
+    Exactly(usize),
+}
+
+impl Threads {
+    /// The count this choice stands for, or an error for 0 or a count above
+    /// [`MAX_THREADS`].
+    pub fn resolve(self) -> Result<usize> {
+        match self {
+            Threads::Auto => Ok(default_threads()),
+            Threads::Exactly(n) => check_count(n),
+        }
+    }
+}
+
+fn check_count(n: usize) -> Result<usize> {
+    if n == 0 {
+        return Err(Error::invalid("thread count is 0: it must be at least 1"));
+    }
+    if n > MAX_THREADS {
+        return Err(Error::invalid(format!(
+            "thread count {n} is larger than the maximum {MAX_THREADS}"
+        )));
+    }
+    Ok(n)
+}
+
+/// The default thread count: the last value given to [`set_default_threads`],
+/// else `HELIOS_NUM_THREADS` when it holds a number in 1 ..= [`MAX_THREADS`],
+/// else the number of CPUs this process may use.
+pub fn default_threads() -> usize {
+    let current = DEFAULT_THREADS.load(Ordering::Acquire);
+    if current != 0 {
+        return current;
+    }
+    let initial = std::env::var("HELIOS_NUM_THREADS")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .filter(|&n| (1..=MAX_THREADS).contains(&n))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // A concurrent set_default_threads wins over the environment.
+    match DEFAULT_THREADS.compare_exchange(0, initial, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => initial,
+        Err(already) => already,
+    }
+}
+
+/// Change the default thread count for calls that do not name one.
+pub fn set_default_threads(n: usize) -> Result<()> {
+    DEFAULT_THREADS.store(check_count(n)?, Ordering::Release);
+    Ok(())
+}
+
+/// The pool, grown to at least `workers` threads.
+fn pool_with_at_least(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
+    if let Some(pool) = POOL.read().as_ref() {
+        if pool.current_num_threads() >= workers {
+            return Ok(Arc::clone(pool));
+        }
+    }
+    let mut slot = POOL.write();
+    if let Some(pool) = slot.as_ref() {
+        if pool.current_num_threads() >= workers {
+            return Ok(Arc::clone(pool));
+        }
+    }
+    let size = workers.max(default_threads());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(size)
+        .thread_name(|i| format!("helios-worker-{i}"))
+        .build()
+        .map_err(|e| Error::OutOfMemory(format!("could not start {size} worker threads: {e}")))?;
+    let pool = Arc::new(pool);
+    // Calls still running on a smaller pool keep it alive through their Arc.
+    *slot = Some(Arc::clone(&pool));
+    Ok(pool)
+}
+
+/// Run `work(i)` for every block `i` in `0..n_blocks` on `threads` workers.
+///
+/// Blocks are handed out in increasing order. When a block fails, blocks
+/// after it are skipped but blocks before it still run, and the error of the
+/// lowest failing block is returned, so the error too is the same for every
+/// thread count. The token is checked before each block.
+pub(crate) fn run_blocks<F>(
+    threads: usize,
+    n_blocks: usize,
+    cancel: Option<&CancelToken>,
+    work: F,
+) -> Result<()>
+where
+    F: Fn(usize) -> Result<()> + Sync,
+{
+    let check_cancel = || match cancel {
+        Some(token) if token.is_cancelled() => Err(Error::Cancelled(
+            "cancelled by the CancelToken before the work finished".into(),
+        )),
+        _ => Ok(()),
+    };
+    let workers = threads.min(n_blocks);
+    if workers <= 1 {
+        for block in 0..n_blocks {
+            check_cancel()?;
+            work(block)?;
+        }
+        return Ok(());
+    }
+
+    let pool = pool_with_at_least(workers)?;
+    let next_block = AtomicUsize::new(0);
+    let stop_after = AtomicUsize::new(usize::MAX);
+    let failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    let record = |block: usize, error: Error| {
+        stop_after.fetch_min(block, Ordering::AcqRel);
+        let mut slot = failure.lock();
+        if slot.as_ref().is_none_or(|(first, _)| block < *first) {
+            *slot = Some((block, error));
+        }
+    };
+    pool.scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|_| loop {
+                let block = next_block.fetch_add(1, Ordering::Relaxed);
+                if block >= n_blocks || block > stop_after.load(Ordering::Acquire) {
+                    break;
+                }
+                if let Err(error) = check_cancel().and_then(|()| work(block)) {
+                    record(block, error);
+                }
+            });
+        }
+    });
+    match failure.into_inner() {
+        Some((_, error)) => Err(error),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_and_absurd_thread_counts_are_refused() {
+        assert!(Threads::Exactly(0).resolve().is_err());
+        assert!(Threads::Exactly(MAX_THREADS + 1).resolve().is_err());
+        assert_eq!(Threads::Exactly(3).resolve().unwrap(), 3);
+        assert!(set_default_threads(0).is_err());
+    }
+
+    #[test]
+    fn one_thread_runs_on_the_calling_thread() {
+        let caller = std::thread::current().id();
+        run_blocks(1, 8, None, |_| {
+            assert_eq!(std::thread::current().id(), caller);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn the_lowest_failing_block_is_reported_for_every_thread_count() {
+        for threads in 1..=4 {
+            let error = run_blocks(threads, 64, None, |block| {
+                if block % 10 == 7 {
+                    Err(Error::invalid(format!("block {block}")))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err();
+            assert_eq!(error.to_string(), "block 7", "threads = {threads}");
+        }
+    }
+
+    #[test]
+    fn every_block_runs_exactly_once() {
+        for threads in 1..=4 {
+            let hits: Vec<AtomicUsize> = (0..100).map(|_| AtomicUsize::new(0)).collect();
+            run_blocks(threads, hits.len(), None, |block| {
+                hits[block].fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+            .unwrap();
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+    }
+
+    #[test]
+    fn a_raised_token_stops_before_the_first_block() {
+        let token = CancelToken::new();
+        token.cancel();
+        for threads in 1..=3 {
+            let ran = AtomicUsize::new(0);
+            let error = run_blocks(threads, 10, Some(&token), |_| {
+                ran.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+            .unwrap_err();
+            assert_eq!(error.kind(), crate::ErrorKind::Cancelled);
+            assert_eq!(ran.load(Ordering::Relaxed), 0);
+        }
+    }
+}

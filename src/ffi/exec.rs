@@ -1,0 +1,292 @@
+//! `helios_parallel_map_f32` / `_f64`: the deterministic block-parallel runner
+//! with a C kernel callback.
+
+use std::ffi::{c_int, c_void};
+
+use super::cancel::HeliosCancelToken;
+use super::handle::{retain, slice_in, slice_out};
+use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
+use crate::error::{Error, Result};
+use crate::exec::{parallel_map_into, Element, MapOptions, Threads};
+
+/// Options of `helios_parallel_map_f32`/`_f64`. Fill it with
+/// `helios_parallel_map_default_options()` and change only what you need.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HeliosParallelMapOptions {
+    /// `sizeof(HeliosParallelMapOptions)`, set by the defaults function; a
+    /// different value (an uninitialised struct, a mismatched header) gets
+    /// `HELIOS_ERR_INVALID_ARGUMENT`.
+    pub struct_size: usize,
+    /// Neighbours added on each side of every block's core (fewer at the ends
+    /// of the array); use at least the kernel's radius. Must not exceed the
+    /// array length. Default 0.
+    pub halo: usize,
+    /// Core elements per block, or `HELIOS_AUTO` (the default) for a size that
+    /// depends only on the length and the halo. 0 is invalid.
+    pub block_elems: usize,
+    /// Worker threads (1 = the calling thread only, nothing spawned), or
+    /// `HELIOS_AUTO` (the default) for `helios_get_num_threads()`. 0 and
+    /// counts above 1024 are invalid.
+    pub threads: usize,
+    /// Optional token checked before every block; NULL (the default) for none.
+    pub cancel: *const HeliosCancelToken,
+}
+
+/// A kernel for `helios_parallel_map_f32`. It reads `block[0..block_len)`, the
+/// core with up to `halo` neighbours on each side, and writes `core_len`
+/// results to `core_out[0..core_len)` for the core elements
+/// `block[core_offset .. core_offset + core_len)`. Return 0 to go on; any other
+/// value stops the run with `HELIOS_ERR_CANCELLED` (the message names the
+/// value and the block). The kernel is called from several threads at once and
+/// must not write to `block`. Both pointers are valid only during the call.
+pub type HeliosKernelF32 = Option<
+    unsafe extern "C" fn(
+        block: *const f32,
+        block_len: usize,
+        core_offset: usize,
+        core_len: usize,
+        core_out: *mut f32,
+        user_data: *mut c_void,
+    ) -> c_int,
+>;
+
+/// The `double` twin of `HeliosKernelF32`.
+pub type HeliosKernelF64 = Option<
+    unsafe extern "C" fn(
+        block: *const f64,
+        block_len: usize,
+        core_offset: usize,
+        core_len: usize,
+        core_out: *mut f64,
+        user_data: *mut c_void,
+    ) -> c_int,
+>;
+
+/// Options with every field at its default: `halo = 0`, `block_elems =
+/// HELIOS_AUTO`, `threads = HELIOS_AUTO`, `cancel = NULL`.
+///
+/// Thread safety: reentrant (safe to call from any number of threads at once).
+#[no_mangle]
+pub extern "C" fn helios_parallel_map_default_options() -> HeliosParallelMapOptions {
+    HeliosParallelMapOptions {
+        struct_size: std::mem::size_of::<HeliosParallelMapOptions>(),
+        halo: 0,
+        block_elems: HELIOS_AUTO,
+        threads: HELIOS_AUTO,
+        cancel: std::ptr::null(),
+    }
+}
+
+/// The user's context pointer, handed to the kernel on worker threads.
+struct UserData(*mut c_void);
+// SAFETY: helios never dereferences the pointer; it only passes it back to the
+// caller's kernel, whose documented contract is to be callable from several
+// threads at once with the same `user_data`.
+unsafe impl Send for UserData {}
+// SAFETY: as for Send.
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    // A method, not a field access, so that closures capture the whole
+    // `UserData` (which is Sync) rather than its raw-pointer field.
+    fn get(&self) -> *mut c_void {
+        self.0
+    }
+}
+
+/// The shared body of the f32 and f64 entry points; `call` invokes the typed
+/// C kernel on one block.
+///
+/// # Safety
+/// The caller's pointer contract of `helios_parallel_map_f32`.
+unsafe fn parallel_map_c<T: Element>(
+    input: *const T,
+    len: usize,
+    output: *mut T,
+    output_capacity: usize,
+    output_needed: *mut usize,
+    options: *const HeliosParallelMapOptions,
+    kernel_is_null: bool,
+    call: impl Fn(&[T], usize, &mut [T]) -> c_int + Sync,
+) -> HeliosStatus {
+    ffi_call(|| {
+        if !output_needed.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { output_needed.write(len) };
+        }
+        // SAFETY: NULL or a valid options struct per the contract.
+        let options = match unsafe { options.as_ref() } {
+            Some(options) => *options,
+            None => helios_parallel_map_default_options(),
+        };
+        let expected = std::mem::size_of::<HeliosParallelMapOptions>();
+        if options.struct_size != expected {
+            return Err(Error::invalid(format!(
+                "options.struct_size is {} but this library expects {expected}: \
+                 fill the options with helios_parallel_map_default_options()",
+                options.struct_size
+            )));
+        }
+        if kernel_is_null {
+            return Err(Error::NullArgument("kernel"));
+        }
+        // SAFETY: the caller guarantees `len` readable and `output_capacity`
+        // writable elements; the checks reject NULL, misalignment and overflow.
+        let input = unsafe { slice_in(input, len, "input") }?;
+        let output = unsafe { slice_out(output, output_capacity, "output") }?;
+        if overlaps(input, output) {
+            return Err(Error::invalid(
+                "input and output overlap: halos would read values already overwritten; \
+                 use separate buffers",
+            ));
+        }
+        // SAFETY: NULL or a live token per the contract.
+        let cancel = unsafe { retain(options.cancel) };
+        let map_options = MapOptions {
+            halo: options.halo,
+            block_elems: (options.block_elems != HELIOS_AUTO).then_some(options.block_elems),
+            threads: match options.threads {
+                HELIOS_AUTO => Threads::Auto,
+                n => Threads::Exactly(n),
+            },
+            cancel: cancel.as_deref().map(|handle| &handle.token),
+        };
+        parallel_map_into(input, output, &map_options, |block, core_offset, core_out| {
+            kernel_result(call(block, core_offset, core_out), core_offset, block.len())
+        })
+    })
+}
+
+fn overlaps<T>(input: &[T], output: &[T]) -> bool {
+    let input = input.as_ptr_range();
+    let output = output.as_ptr_range();
+    input.start < output.end && output.start < input.end
+}
+
+fn kernel_result(code: c_int, core_offset: usize, block_len: usize) -> Result<()> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Error::Cancelled(format!(
+            "the kernel returned {code} (block of {block_len} elements, core at offset \
+             {core_offset}); the run stopped"
+        )))
+    }
+}
+
+/// Map `input[0..len)` block by block with `kernel` into `output` (capacity
+/// `output_capacity` elements, at least `len`). The array is cut into blocks
+/// of `options->block_elems` elements whatever the thread count; each block
+/// is extended by `options->halo` neighbours on each side (clamped at the
+/// ends), the kernel computes the block's core, and cores are written in index
+/// order. With a halo at least the kernel's radius, the output is bit for bit
+/// what the kernel gives on the whole array at once, for any thread count and
+/// block size. `options` may be NULL for the defaults. `output_needed`, when
+/// not NULL, receives `len` (the capacity needed), whatever the outcome.
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT` (input, output or kernel NULL),
+/// `HELIOS_ERR_INVALID_ARGUMENT` (len 0, len overflowing, halo > len,
+/// block_elems 0, threads 0 or > 1024, bad struct_size, input and output
+/// overlapping), `HELIOS_ERR_BUFFER_TOO_SMALL` (output_capacity < len),
+/// `HELIOS_ERR_CANCELLED` (the token was raised or the kernel returned
+/// non-zero; blocks before the stopping one are complete, later ones may not
+/// be). On error the output is partly written.
+///
+/// Thread safety: reentrant (safe to call from any number of threads at once).
+/// The kernel itself runs on several threads at once.
+///
+/// # Safety
+/// `input` points to `len` floats and `output` to `output_capacity` floats
+/// (or either is NULL); `options` is NULL or a valid struct whose `cancel` is
+/// NULL or a live token; `output_needed` is NULL or writable; `kernel` is
+/// safe to call from any thread with `user_data`.
+#[no_mangle]
+pub unsafe extern "C" fn helios_parallel_map_f32(
+    input: *const f32,
+    len: usize,
+    output: *mut f32,
+    output_capacity: usize,
+    output_needed: *mut usize,
+    options: *const HeliosParallelMapOptions,
+    kernel: HeliosKernelF32,
+    user_data: *mut c_void,
+) -> HeliosStatus {
+    let user_data = UserData(user_data);
+    let call = |block: &[f32], core_offset: usize, core_out: &mut [f32]| match kernel {
+        // SAFETY: the kernel's contract; the slices are valid for the call.
+        Some(kernel) => unsafe {
+            kernel(
+                block.as_ptr(),
+                block.len(),
+                core_offset,
+                core_out.len(),
+                core_out.as_mut_ptr(),
+                user_data.get(),
+            )
+        },
+        None => -1,
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        parallel_map_c(
+            input,
+            len,
+            output,
+            output_capacity,
+            output_needed,
+            options,
+            kernel.is_none(),
+            call,
+        )
+    }
+}
+
+/// `helios_parallel_map_f32` for `double` arrays: the same contract, errors
+/// and guarantees.
+///
+/// Thread safety: reentrant (safe to call from any number of threads at once).
+/// The kernel itself runs on several threads at once.
+///
+/// # Safety
+/// As for `helios_parallel_map_f32`, with `double` elements.
+#[no_mangle]
+pub unsafe extern "C" fn helios_parallel_map_f64(
+    input: *const f64,
+    len: usize,
+    output: *mut f64,
+    output_capacity: usize,
+    output_needed: *mut usize,
+    options: *const HeliosParallelMapOptions,
+    kernel: HeliosKernelF64,
+    user_data: *mut c_void,
+) -> HeliosStatus {
+    let user_data = UserData(user_data);
+    let call = |block: &[f64], core_offset: usize, core_out: &mut [f64]| match kernel {
+        // SAFETY: the kernel's contract; the slices are valid for the call.
+        Some(kernel) => unsafe {
+            kernel(
+                block.as_ptr(),
+                block.len(),
+                core_offset,
+                core_out.len(),
+                core_out.as_mut_ptr(),
+                user_data.get(),
+            )
+        },
+        None => -1,
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        parallel_map_c(
+            input,
+            len,
+            output,
+            output_capacity,
+            output_needed,
+            options,
+            kernel.is_none(),
+            call,
+        )
+    }
+}
