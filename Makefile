@@ -18,7 +18,7 @@ BUILD   := $(CURDIR)/build
 NATIVE_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 CFLAGS_C    := -std=c11 -Wall -Wextra -Werror -O2 -g -Iinclude
 CFLAGS_CXX  := -std=c++17 -Wall -Wextra -Werror -O2 -g -Iinclude
-VALGRIND    := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --suppressions=tests/c/valgrind.supp -q
+VALGRIND    := valgrind --error-exitcode=1 --leak-check=full --suppressions=tests/c/valgrind.supp -q
 SKIP        := tools/skip.sh
 
 .PHONY: all lib header test test-rust test-c test-python test-csharp lint \
@@ -72,7 +72,7 @@ test-rust:
 
 $(BUILD)/tests/%_shared: tests/c/%.c include/helios.h lib
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_C) $< -o $@ -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lhelios -lpthread
+	$(CC) $(CFLAGS_C) $< -o $@ -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lhelios -lpthread -lm
 
 $(BUILD)/tests/%_static: tests/c/%.c include/helios.h lib
 	@mkdir -p $(@D)

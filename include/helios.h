@@ -33,7 +33,8 @@
 
 
 
-// The largest thread count helios accepts (`crate::exec::MAX_THREADS`).
+// The largest thread count helios accepts; a larger count gets
+// `HELIOS_ERR_INVALID_ARGUMENT`.
 #define HELIOS_MAX_THREADS 1024
 
 // The result of every fallible helios function. `HELIOS_OK` is 0; on any

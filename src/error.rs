@@ -58,7 +58,9 @@ pub enum Error {
         capacity: usize,
     },
     /// See [`ErrorKind::Busy`].
-    #[error("{0} is in use by another thread (single-owner object: use it from one thread at a time)")]
+    #[error(
+        "{0} is in use by another thread (single-owner object: use it from one thread at a time)"
+    )]
     Busy(&'static str),
     /// See [`ErrorKind::Cancelled`].
     #[error("{0}")]

@@ -111,7 +111,9 @@ where
     let len = input.len();
     let halo = options.halo;
     if len == 0 {
-        return Err(Error::invalid("input is empty: parallel_map needs at least one element"));
+        return Err(Error::invalid(
+            "input is empty: parallel_map needs at least one element",
+        ));
     }
     if halo > len {
         return Err(Error::invalid(format!(
@@ -119,7 +121,11 @@ where
         )));
     }
     let block = match options.block_elems {
-        Some(0) => return Err(Error::invalid("block_elems is 0: a block needs at least one element")),
+        Some(0) => {
+            return Err(Error::invalid(
+                "block_elems is 0: a block needs at least one element",
+            ))
+        }
         Some(n) => n.min(len),
         None => auto_block_elems(len, halo),
     };
@@ -166,11 +172,17 @@ mod tests {
     fn blocks_see_their_core_and_clamped_halo() {
         let input: Vec<f64> = (0..10).map(f64::from).collect();
         let seen = Mutex::new(Vec::new());
-        parallel_map(&input, 2, Some(4), Threads::Exactly(1), |block, core, out| {
-            seen.lock().push((block.to_vec(), core, out.len()));
-            out.copy_from_slice(&block[core..core + out.len()]);
-            Ok(())
-        })
+        parallel_map(
+            &input,
+            2,
+            Some(4),
+            Threads::Exactly(1),
+            |block, core, out| {
+                seen.lock().push((block.to_vec(), core, out.len()));
+                out.copy_from_slice(&block[core..core + out.len()]);
+                Ok(())
+            },
+        )
         .unwrap();
         let seen = seen.into_inner();
         assert_eq!(seen[0], (vec![0., 1., 2., 3., 4., 5.], 0, 4));

@@ -43,7 +43,9 @@ pub unsafe extern "C" fn helios_cancel_token_new(out: *mut *mut HeliosCancelToke
 /// # Safety
 /// `token` is NULL or a live token.
 #[no_mangle]
-pub unsafe extern "C" fn helios_cancel_token_cancel(token: *const HeliosCancelToken) -> HeliosStatus {
+pub unsafe extern "C" fn helios_cancel_token_cancel(
+    token: *const HeliosCancelToken,
+) -> HeliosStatus {
     // SAFETY: forwarded caller contract.
     ffi_call(|| unsafe { borrow(token, "token") }.map(|t| t.token.cancel()))
 }
@@ -82,7 +84,9 @@ pub unsafe extern "C" fn helios_cancel_token_is_cancelled(
 /// # Safety
 /// `token` is NULL or a live token.
 #[no_mangle]
-pub unsafe extern "C" fn helios_cancel_token_reset(token: *const HeliosCancelToken) -> HeliosStatus {
+pub unsafe extern "C" fn helios_cancel_token_reset(
+    token: *const HeliosCancelToken,
+) -> HeliosStatus {
     // SAFETY: forwarded caller contract.
     ffi_call(|| unsafe { borrow(token, "token") }.map(|t| t.token.reset()))
 }

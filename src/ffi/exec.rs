@@ -96,7 +96,7 @@ impl UserData {
 }
 
 /// The shared body of the f32 and f64 entry points; `call` invokes the typed
-/// C kernel on one block.
+/// C kernel on one block (`None` when the caller passed a NULL kernel).
 ///
 /// # Safety
 /// The caller's pointer contract of `helios_parallel_map_f32`.
@@ -107,8 +107,7 @@ unsafe fn parallel_map_c<T: Element>(
     output_capacity: usize,
     output_needed: *mut usize,
     options: *const HeliosParallelMapOptions,
-    kernel_is_null: bool,
-    call: impl Fn(&[T], usize, &mut [T]) -> c_int + Sync,
+    call: Option<impl Fn(&[T], usize, &mut [T]) -> c_int + Sync>,
 ) -> HeliosStatus {
     ffi_call(|| {
         if !output_needed.is_null() {
@@ -128,9 +127,7 @@ unsafe fn parallel_map_c<T: Element>(
                 options.struct_size
             )));
         }
-        if kernel_is_null {
-            return Err(Error::NullArgument("kernel"));
-        }
+        let call = call.ok_or(Error::NullArgument("kernel"))?;
         // SAFETY: the caller guarantees `len` readable and `output_capacity`
         // writable elements; the checks reject NULL, misalignment and overflow.
         let input = unsafe { slice_in(input, len, "input") }?;
@@ -152,9 +149,14 @@ unsafe fn parallel_map_c<T: Element>(
             },
             cancel: cancel.as_deref().map(|handle| &handle.token),
         };
-        parallel_map_into(input, output, &map_options, |block, core_offset, core_out| {
-            kernel_result(call(block, core_offset, core_out), core_offset, block.len())
-        })
+        parallel_map_into(
+            input,
+            output,
+            &map_options,
+            |block, core_offset, core_out| {
+                kernel_result(call(block, core_offset, core_out), core_offset, block.len())
+            },
+        )
     })
 }
 
@@ -213,20 +215,21 @@ pub unsafe extern "C" fn helios_parallel_map_f32(
     user_data: *mut c_void,
 ) -> HeliosStatus {
     let user_data = UserData(user_data);
-    let call = |block: &[f32], core_offset: usize, core_out: &mut [f32]| match kernel {
-        // SAFETY: the kernel's contract; the slices are valid for the call.
-        Some(kernel) => unsafe {
-            kernel(
-                block.as_ptr(),
-                block.len(),
-                core_offset,
-                core_out.len(),
-                core_out.as_mut_ptr(),
-                user_data.get(),
-            )
-        },
-        None => -1,
-    };
+    let call = kernel.map(|kernel| {
+        move |block: &[f32], core_offset: usize, core_out: &mut [f32]| {
+            // SAFETY: the kernel's contract; the slices are valid for the call.
+            unsafe {
+                kernel(
+                    block.as_ptr(),
+                    block.len(),
+                    core_offset,
+                    core_out.len(),
+                    core_out.as_mut_ptr(),
+                    user_data.get(),
+                )
+            }
+        }
+    });
     // SAFETY: forwarded caller contract.
     unsafe {
         parallel_map_c(
@@ -236,7 +239,6 @@ pub unsafe extern "C" fn helios_parallel_map_f32(
             output_capacity,
             output_needed,
             options,
-            kernel.is_none(),
             call,
         )
     }
@@ -262,20 +264,21 @@ pub unsafe extern "C" fn helios_parallel_map_f64(
     user_data: *mut c_void,
 ) -> HeliosStatus {
     let user_data = UserData(user_data);
-    let call = |block: &[f64], core_offset: usize, core_out: &mut [f64]| match kernel {
-        // SAFETY: the kernel's contract; the slices are valid for the call.
-        Some(kernel) => unsafe {
-            kernel(
-                block.as_ptr(),
-                block.len(),
-                core_offset,
-                core_out.len(),
-                core_out.as_mut_ptr(),
-                user_data.get(),
-            )
-        },
-        None => -1,
-    };
+    let call = kernel.map(|kernel| {
+        move |block: &[f64], core_offset: usize, core_out: &mut [f64]| {
+            // SAFETY: the kernel's contract; the slices are valid for the call.
+            unsafe {
+                kernel(
+                    block.as_ptr(),
+                    block.len(),
+                    core_offset,
+                    core_out.len(),
+                    core_out.as_mut_ptr(),
+                    user_data.get(),
+                )
+            }
+        }
+    });
     // SAFETY: forwarded caller contract.
     unsafe {
         parallel_map_c(
@@ -285,8 +288,147 @@ pub unsafe extern "C" fn helios_parallel_map_f64(
             output_capacity,
             output_needed,
             options,
-            kernel.is_none(),
             call,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::status::{last_error_message, HeliosStatus::*};
+
+    unsafe extern "C" fn negate(
+        block: *const f32,
+        _block_len: usize,
+        core_offset: usize,
+        core_len: usize,
+        core_out: *mut f32,
+        _user_data: *mut c_void,
+    ) -> c_int {
+        for i in 0..core_len {
+            // SAFETY: the runner passes a block holding the core and an output
+            // of core_len elements.
+            unsafe { *core_out.add(i) = -*block.add(core_offset + i) };
+        }
+        0
+    }
+
+    unsafe extern "C" fn fail_with_user_code(
+        _: *const f32,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: *mut f32,
+        user_data: *mut c_void,
+    ) -> c_int {
+        user_data as usize as c_int
+    }
+
+    fn map(
+        input: &[f32],
+        output: &mut [f32],
+        options: &HeliosParallelMapOptions,
+        kernel: HeliosKernelF32,
+        user: usize,
+    ) -> (HeliosStatus, usize) {
+        let mut needed = 0;
+        // SAFETY: slices valid for their lengths; the kernels honour the contract.
+        let status = unsafe {
+            helios_parallel_map_f32(
+                input.as_ptr(),
+                input.len(),
+                output.as_mut_ptr(),
+                output.len(),
+                &mut needed,
+                options,
+                kernel,
+                user as *mut c_void,
+            )
+        };
+        (status, needed)
+    }
+
+    #[test]
+    fn the_c_entry_point_maps_and_reports_needed_size() {
+        let input: Vec<f32> = (0..100).map(|i| i as f32).collect();
+        let mut output = vec![0.0; 100];
+        let options = helios_parallel_map_default_options();
+        assert_eq!(
+            map(&input, &mut output, &options, Some(negate), 0),
+            (HELIOS_OK, 100)
+        );
+        assert!(output.iter().zip(&input).all(|(o, i)| *o == -*i));
+
+        let mut short = vec![0.0; 99];
+        assert_eq!(
+            map(&input, &mut short, &options, Some(negate), 0),
+            (HELIOS_ERR_BUFFER_TOO_SMALL, 100)
+        );
+        assert!(last_error_message().contains("holds 99 elements but 100 are needed"));
+    }
+
+    #[test]
+    fn a_kernel_return_code_stops_the_run_and_is_named() {
+        let input = vec![1.0f32; 50];
+        let mut output = vec![0.0; 50];
+        let mut options = helios_parallel_map_default_options();
+        options.block_elems = 10;
+        let (status, _) = map(&input, &mut output, &options, Some(fail_with_user_code), 7);
+        assert_eq!(status, HELIOS_ERR_CANCELLED);
+        assert!(
+            last_error_message().contains("the kernel returned 7"),
+            "{}",
+            last_error_message()
+        );
+    }
+
+    #[test]
+    fn bad_options_and_pointers_get_specific_statuses() {
+        let input = vec![1.0f32; 8];
+        let mut output = vec![0.0; 8];
+        let mut options = helios_parallel_map_default_options();
+        assert_eq!(
+            map(&input, &mut output, &options, None, 0).0,
+            HELIOS_ERR_NULL_ARGUMENT
+        );
+        assert!(last_error_message().contains("`kernel`"));
+        options.struct_size = 3;
+        assert_eq!(
+            map(&input, &mut output, &options, Some(negate), 0).0,
+            HELIOS_ERR_INVALID_ARGUMENT
+        );
+        assert!(last_error_message().contains("struct_size"));
+        options = helios_parallel_map_default_options();
+        options.threads = 0;
+        assert_eq!(
+            map(&input, &mut output, &options, Some(negate), 0).0,
+            HELIOS_ERR_INVALID_ARGUMENT
+        );
+        options.threads = 1;
+        options.block_elems = 0;
+        assert_eq!(
+            map(&input, &mut output, &options, Some(negate), 0).0,
+            HELIOS_ERR_INVALID_ARGUMENT
+        );
+        // In place (the same buffer as input and output) is refused.
+        let mut data = vec![1.0f32; 8];
+        let pointer = data.as_mut_ptr();
+        // SAFETY: one valid buffer passed as both arguments; the call refuses it
+        // before reading or writing.
+        let status = unsafe {
+            helios_parallel_map_f32(
+                pointer,
+                8,
+                pointer,
+                8,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                Some(negate),
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(status, HELIOS_ERR_INVALID_ARGUMENT);
+        assert!(last_error_message().contains("overlap"));
     }
 }

@@ -131,7 +131,11 @@ pub(crate) unsafe fn borrow<'a, T>(handle: *const T, name: &'static str) -> Resu
 /// # Safety
 /// A non-NULL `data` points to `len` readable elements that stay valid and
 /// unmodified for the borrow.
-pub(crate) unsafe fn slice_in<'a, T>(data: *const T, len: usize, name: &'static str) -> Result<&'a [T]> {
+pub(crate) unsafe fn slice_in<'a, T>(
+    data: *const T,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a [T]> {
     check_array(data, len, name)?;
     // SAFETY: checked non-NULL, aligned and not overflowing; the caller
     // guarantees `len` readable elements.
@@ -144,7 +148,11 @@ pub(crate) unsafe fn slice_in<'a, T>(data: *const T, len: usize, name: &'static 
 /// # Safety
 /// A non-NULL `data` points to `len` writable elements that nothing else
 /// reads or writes during the borrow.
-pub(crate) unsafe fn slice_out<'a, T>(data: *mut T, len: usize, name: &'static str) -> Result<&'a mut [T]> {
+pub(crate) unsafe fn slice_out<'a, T>(
+    data: *mut T,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a mut [T]> {
     check_array(data, len, name)?;
     // SAFETY: checked as in `slice_in`; the caller guarantees exclusive access.
     Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
@@ -189,7 +197,10 @@ mod tests {
                 guard.push(4);
             });
             inside.wait();
-            let error = owner.enter().err().expect("the object is held by the other thread");
+            let error = owner
+                .enter()
+                .err()
+                .expect("the object is held by the other thread");
             assert_eq!(error.kind(), crate::ErrorKind::Busy);
             assert!(error.to_string().starts_with("the test object is in use"));
             checked.wait();

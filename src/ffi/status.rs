@@ -227,7 +227,10 @@ mod tests {
         let status = ffi_call(|| panic!("the kernel table is empty"));
         assert_eq!(status, HELIOS_ERR_INTERNAL);
         let message = last_error_message();
-        assert!(message.contains("panic: the kernel table is empty"), "{message}");
+        assert!(
+            message.contains("panic: the kernel table is empty"),
+            "{message}"
+        );
         let status = ffi_call(|| panic!("{} formatted", 42));
         assert_eq!(status, HELIOS_ERR_INTERNAL);
         assert!(last_error_message().contains("42 formatted"));
