@@ -166,7 +166,7 @@ enum HeliosStatus helios_cancel_token_new(struct HeliosCancelToken **out);
 // Raise the token: every call observing it stops at its next check.
 // Cancelling twice is harmless. Errors: `HELIOS_ERR_NULL_ARGUMENT`.
 //
-// Thread safety: shareable (one token may be used from any number of threads
+// Thread safety: shareable (one object may be used from any number of threads
 // at once).
 //
 // # Safety
@@ -176,7 +176,7 @@ enum HeliosStatus helios_cancel_token_cancel(const struct HeliosCancelToken *tok
 // Write whether the token is raised to `*out_cancelled`. Errors:
 // `HELIOS_ERR_NULL_ARGUMENT` when `token` or `out_cancelled` is NULL.
 //
-// Thread safety: shareable (one token may be used from any number of threads
+// Thread safety: shareable (one object may be used from any number of threads
 // at once).
 //
 // # Safety
@@ -186,7 +186,7 @@ enum HeliosStatus helios_cancel_token_is_cancelled(const struct HeliosCancelToke
 // Lower the token so it can serve new work. Calls that already stopped stay
 // stopped. Errors: `HELIOS_ERR_NULL_ARGUMENT`.
 //
-// Thread safety: shareable (one token may be used from any number of threads
+// Thread safety: shareable (one object may be used from any number of threads
 // at once).
 //
 // # Safety
@@ -197,7 +197,7 @@ enum HeliosStatus helios_cancel_token_reset(const struct HeliosCancelToken *toke
 // is running with the token keeps using it safely until it returns. Using
 // the handle after this call is undefined behaviour, as with `free()`.
 //
-// Thread safety: shareable (one token may be used from any number of threads
+// Thread safety: shareable (one object may be used from any number of threads
 // at once); free it once, after the caller's last use.
 //
 // # Safety
