@@ -244,6 +244,17 @@ fn concurrent_calls_give_the_sequential_results() {
 }
 
 #[test]
+fn one_thread_runs_every_block_on_the_calling_thread() {
+    let caller = std::thread::current().id();
+    let x = data_f32(100_000);
+    parallel_map(&x, 0, Some(1000), Threads::Exactly(1), |_, _, _| {
+        assert_eq!(std::thread::current().id(), caller);
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
 fn the_default_thread_count_can_be_changed() {
     let before = helios::exec::default_threads();
     helios::exec::set_default_threads(3).unwrap();
