@@ -78,25 +78,42 @@ pub extern "C" fn helios_parallel_map_default_options() -> HeliosParallelMapOpti
     }
 }
 
-/// The user's context pointer, handed to the kernel on worker threads.
-struct UserData(*mut c_void);
-// SAFETY: helios never dereferences the pointer; it only passes it back to the
+/// The signature shared by `HeliosKernelF32` and `HeliosKernelF64`.
+type RawKernel<T> =
+    unsafe extern "C" fn(*const T, usize, usize, usize, *mut T, *mut c_void) -> c_int;
+
+/// A caller's kernel with its context pointer, callable from worker threads.
+struct CKernel<T> {
+    kernel: RawKernel<T>,
+    user_data: *mut c_void,
+}
+
+// SAFETY: helios never dereferences `user_data`; it only passes it back to the
 // caller's kernel, whose documented contract is to be callable from several
 // threads at once with the same `user_data`.
-unsafe impl Send for UserData {}
+unsafe impl<T> Send for CKernel<T> {}
 // SAFETY: as for Send.
-unsafe impl Sync for UserData {}
+unsafe impl<T> Sync for CKernel<T> {}
 
-impl UserData {
-    // A method, not a field access, so that closures capture the whole
-    // `UserData` (which is Sync) rather than its raw-pointer field.
-    fn get(&self) -> *mut c_void {
-        self.0
+impl<T> CKernel<T> {
+    /// Run the kernel on one block.
+    fn call(&self, block: &[T], core_offset: usize, core_out: &mut [T]) -> c_int {
+        // SAFETY: the kernel's contract; both slices are valid for the call.
+        unsafe {
+            (self.kernel)(
+                block.as_ptr(),
+                block.len(),
+                core_offset,
+                core_out.len(),
+                core_out.as_mut_ptr(),
+                self.user_data,
+            )
+        }
     }
 }
 
-/// The shared body of the f32 and f64 entry points; `call` invokes the typed
-/// C kernel on one block (`None` when the caller passed a NULL kernel).
+/// The shared body of the f32 and f64 entry points (`kernel` is `None` when
+/// the caller passed a NULL kernel).
 ///
 /// # Safety
 /// The caller's pointer contract of `helios_parallel_map_f32`.
@@ -107,7 +124,7 @@ unsafe fn parallel_map_c<T: Element>(
     output_capacity: usize,
     output_needed: *mut usize,
     options: *const HeliosParallelMapOptions,
-    call: Option<impl Fn(&[T], usize, &mut [T]) -> c_int + Sync>,
+    kernel: Option<CKernel<T>>,
 ) -> HeliosStatus {
     ffi_call(|| {
         if !output_needed.is_null() {
@@ -127,7 +144,7 @@ unsafe fn parallel_map_c<T: Element>(
                 options.struct_size
             )));
         }
-        let call = call.ok_or(Error::NullArgument("kernel"))?;
+        let kernel = kernel.ok_or(Error::NullArgument("kernel"))?;
         // SAFETY: the caller guarantees `len` readable and `output_capacity`
         // writable elements; the checks reject NULL, misalignment and overflow.
         let input = unsafe { slice_in(input, len, "input") }?;
@@ -154,7 +171,11 @@ unsafe fn parallel_map_c<T: Element>(
             output,
             &map_options,
             |block, core_offset, core_out| {
-                kernel_result(call(block, core_offset, core_out), core_offset, block.len())
+                kernel_result(
+                    kernel.call(block, core_offset, core_out),
+                    core_offset,
+                    block.len(),
+                )
             },
         )
     })
@@ -214,22 +235,7 @@ pub unsafe extern "C" fn helios_parallel_map_f32(
     kernel: HeliosKernelF32,
     user_data: *mut c_void,
 ) -> HeliosStatus {
-    let user_data = UserData(user_data);
-    let call = kernel.map(|kernel| {
-        move |block: &[f32], core_offset: usize, core_out: &mut [f32]| {
-            // SAFETY: the kernel's contract; the slices are valid for the call.
-            unsafe {
-                kernel(
-                    block.as_ptr(),
-                    block.len(),
-                    core_offset,
-                    core_out.len(),
-                    core_out.as_mut_ptr(),
-                    user_data.get(),
-                )
-            }
-        }
-    });
+    let kernel = kernel.map(|kernel| CKernel { kernel, user_data });
     // SAFETY: forwarded caller contract.
     unsafe {
         parallel_map_c(
@@ -239,7 +245,7 @@ pub unsafe extern "C" fn helios_parallel_map_f32(
             output_capacity,
             output_needed,
             options,
-            call,
+            kernel,
         )
     }
 }
@@ -263,22 +269,7 @@ pub unsafe extern "C" fn helios_parallel_map_f64(
     kernel: HeliosKernelF64,
     user_data: *mut c_void,
 ) -> HeliosStatus {
-    let user_data = UserData(user_data);
-    let call = kernel.map(|kernel| {
-        move |block: &[f64], core_offset: usize, core_out: &mut [f64]| {
-            // SAFETY: the kernel's contract; the slices are valid for the call.
-            unsafe {
-                kernel(
-                    block.as_ptr(),
-                    block.len(),
-                    core_offset,
-                    core_out.len(),
-                    core_out.as_mut_ptr(),
-                    user_data.get(),
-                )
-            }
-        }
-    });
+    let kernel = kernel.map(|kernel| CKernel { kernel, user_data });
     // SAFETY: forwarded caller contract.
     unsafe {
         parallel_map_c(
@@ -288,7 +279,7 @@ pub unsafe extern "C" fn helios_parallel_map_f64(
             output_capacity,
             output_needed,
             options,
-            call,
+            kernel,
         )
     }
 }
