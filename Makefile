@@ -9,7 +9,7 @@ CC          ?= cc
 CXX         ?= c++
 
 VENV    := .venv
-VPY     := $(VENV)/bin/python
+VPY     := $(CURDIR)/$(VENV)/bin/python
 LIBDIR  := $(CURDIR)/target/release
 SO      := $(LIBDIR)/libhelios.so
 STATIC  := $(LIBDIR)/libhelios.a

@@ -88,9 +88,10 @@ typedef struct HeliosParallelMapOptions {
   // Core elements per block, or `HELIOS_AUTO` (the default) for a size that
   // depends only on the length and the halo. 0 is invalid.
   size_t block_elems;
-  // Worker threads (1 = the calling thread only, nothing spawned), or
-  // `HELIOS_AUTO` (the default) for `helios_get_num_threads()`. 0 and
-  // counts above 1024 are invalid.
+  // Workers (1 = the calling thread only, nothing spawned), or
+  // `HELIOS_AUTO` (the default) for `helios_get_num_threads()`. Workers run
+  // on the process pool, which has max(default count, CPU count) threads.
+  // 0 and counts above `HELIOS_MAX_THREADS` are invalid.
   size_t threads;
   // Optional token checked before every block; NULL (the default) for none.
   const struct HeliosCancelToken *cancel;

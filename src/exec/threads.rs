@@ -3,8 +3,11 @@
 //! every call can also name its own count. A count of 1 runs on the calling
 //! thread and never touches the pool (game engines and servers with their own
 //! job systems rely on that). The pool is a rayon pool owned by helios, not
-//! rayon's global one, so a host program's own rayon use is left alone; it
-//! grows when a call asks for more workers than it has and never shrinks.
+//! rayon's global one, so a host program's own rayon use is left alone. It
+//! has as many threads as the larger of the default count and the CPU count
+//! (growing when the default is raised, never shrinking); a call that asks
+//! for more workers than that queues them on the pool rather than starting
+//! threads that would only compete for the same cores.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -81,6 +84,13 @@ pub fn set_default_threads(n: usize) -> Result<()> {
     Ok(())
 }
 
+/// The most threads the pool grows to: the default count or the CPU count,
+/// whichever is larger.
+fn pool_limit() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    default_threads().max(cpus)
+}
+
 /// The pool, grown to at least `workers` threads.
 fn pool_with_at_least(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
     if let Some(pool) = POOL.read().as_ref() {
@@ -136,7 +146,7 @@ where
         return Ok(());
     }
 
-    let pool = pool_with_at_least(workers)?;
+    let pool = pool_with_at_least(workers.min(pool_limit()))?;
     let next_block = AtomicUsize::new(0);
     let stop_after = AtomicUsize::new(usize::MAX);
     let failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
@@ -201,6 +211,22 @@ mod tests {
             .unwrap_err();
             assert_eq!(error.to_string(), "block 7", "threads = {threads}");
         }
+    }
+
+    #[test]
+    fn a_huge_thread_count_does_not_start_a_thread_per_worker() {
+        let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+        run_blocks(MAX_THREADS, 4096, None, |_| {
+            threads.lock().unwrap().insert(std::thread::current().id());
+            Ok(())
+        })
+        .unwrap();
+        let used = threads.into_inner().unwrap().len();
+        assert!(
+            used <= pool_limit(),
+            "{used} threads for a limit of {}",
+            pool_limit()
+        );
     }
 
     #[test]
