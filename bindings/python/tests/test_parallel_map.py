@@ -95,6 +95,31 @@ def test_input_is_left_alone_and_may_be_read_only(dtype: np.dtype) -> None:
     assert_bitwise_equal(y, -before)
 
 
+def test_out_receives_the_result_and_is_returned(dtype: np.dtype, rng: np.random.Generator) -> None:
+    x = rng.standard_normal(5000).astype(dtype)
+    out = np.full_like(x, np.nan)
+    y = helios.parallel_map(x, stencil3, halo=1, threads=2, out=out)
+    assert y is out
+    assert_bitwise_equal(out, stencil3_reference(x))
+
+
+def test_a_bad_out_is_refused() -> None:
+    x = np.ones(8, dtype=np.float32)
+    with pytest.raises(TypeError, match="out has dtype float64"):
+        helios.parallel_map(x, copy_core, out=np.empty(8, np.float64))
+    with pytest.raises(ValueError, match="out has shape"):
+        helios.parallel_map(x, copy_core, out=np.empty(9, np.float32))
+    with pytest.raises(ValueError, match="not contiguous"):
+        helios.parallel_map(x, copy_core, out=np.empty(16, np.float32)[::2])
+    read_only = np.empty(8, np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        helios.parallel_map(x, copy_core, out=read_only)
+    with pytest.raises(helios.HeliosError, match="overlap") as caught:
+        helios.parallel_map(x, copy_core, out=x)
+    assert caught.value.status == "HELIOS_ERR_INVALID_ARGUMENT"
+
+
 # ---- Python kernel errors ---------------------------------------------------
 
 
