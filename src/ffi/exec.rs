@@ -146,16 +146,30 @@ unsafe fn parallel_map_c<T: Element>(
             )));
         }
         let kernel = kernel.ok_or(Error::NullArgument("kernel"))?;
-        // SAFETY: the caller guarantees `len` readable and `output_capacity`
-        // writable elements; the checks reject NULL, misalignment and overflow.
+        // SAFETY: the caller guarantees `len` readable elements; the checks
+        // reject NULL, misalignment and overflow.
         let input = unsafe { slice_in(input, len, "input") }?;
-        let output = unsafe { slice_out(output, output_capacity, "output") }?;
-        if overlaps(input, output) {
+        if output.is_null() {
+            return Err(Error::NullArgument("output"));
+        }
+        if output_capacity < len {
+            return Err(Error::BufferTooSmall {
+                name: "output",
+                needed: len,
+                capacity: output_capacity,
+            });
+        }
+        // Only output[0..len) is borrowed and written, so spare capacity past
+        // it may alias anything, the input included.
+        if overlaps(input, output, len) {
             return Err(Error::invalid(
                 "input and output overlap: halos would read values already overwritten; \
                  use separate buffers",
             ));
         }
+        // SAFETY: the caller guarantees `output_capacity >= len` writable
+        // elements, and they do not overlap the input (checked above).
+        let output = unsafe { slice_out(output, len, "output") }?;
         // SAFETY: NULL or a live token per the contract.
         let cancel = unsafe { retain(options.cancel) };
         let map_options = MapOptions {
@@ -182,10 +196,14 @@ unsafe fn parallel_map_c<T: Element>(
     })
 }
 
-fn overlaps<T>(input: &[T], output: &[T]) -> bool {
-    let input = input.as_ptr_range();
-    let output = output.as_ptr_range();
-    input.start < output.end && output.start < input.end
+/// Whether `output[0..len)` shares memory with `input`, compared as
+/// addresses so that no reference to the output exists before the check.
+fn overlaps<T>(input: &[T], output: *mut T, len: usize) -> bool {
+    let size = std::mem::size_of::<T>();
+    let (input_start, output_start) = (input.as_ptr() as usize, output as usize);
+    let input_end = input_start + std::mem::size_of_val(input);
+    let output_end = output_start.saturating_add(len * size);
+    input_start < output_end && output_start < input_end
 }
 
 fn kernel_result(code: c_int, core_offset: usize, block_len: usize) -> Result<()> {

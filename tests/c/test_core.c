@@ -209,6 +209,12 @@ static void test_bad_input(void) {
     CHECK_STATUS(helios_parallel_map_f32(x, 16, y, 15, &needed, &o, copy_f32, NULL), HELIOS_ERR_BUFFER_TOO_SMALL, "16 are needed");
     CHECK(needed == 16);
     CHECK_STATUS(helios_parallel_map_f32(x, 16, x, 16, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "overlap");
+    CHECK_STATUS(helios_parallel_map_f32(big + 8, 8, big + 4, 8, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "overlap");
+    /* Only output[0..len) is written: spare capacity may cover the input. */
+    memset(big, 0, sizeof big);
+    big[16] = 7.0f;
+    CHECK_STATUS(helios_parallel_map_f32(big + 16, 8, big, 32, NULL, &o, copy_f32, NULL), HELIOS_OK, "");
+    CHECK(big[0] == 7.0f && big[16] == 7.0f);
     CHECK_STATUS(helios_parallel_map_f32(x, 16, (float *)((char *)big + 1), 16, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "aligned");
 
     o.halo = 17;
