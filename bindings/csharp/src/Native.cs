@@ -1,0 +1,131 @@
+// The P/Invoke declarations of include/helios.h. Everything here is internal:
+// the public API (Library, CancelToken, ParallelMap) wraps it with checked
+// arguments, exceptions and SafeHandles.
+
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Helios
+{
+    /// <summary>
+    /// The raw C functions of libhelios, one to one with include/helios.h.
+    /// <c>size_t</c> is <see cref="UIntPtr"/>, <c>HeliosStatus</c> is
+    /// <see cref="Status"/> (a 32-bit enum), and the f32/f64 runners take
+    /// <c>void*</c> arrays so that one generic path serves both element types.
+    /// </summary>
+    internal static unsafe class Native
+    {
+        /// <summary>The library name: <c>libhelios.so</c>, <c>libhelios.dylib</c> or <c>helios.dll</c>.</summary>
+        private const string Lib = "helios";
+
+        /// <summary><c>HELIOS_AUTO</c> (<c>SIZE_MAX</c>): let helios choose a thread count or block size.</summary>
+        internal static readonly UIntPtr Auto =
+            new UIntPtr(UIntPtr.Size == 8 ? ulong.MaxValue : uint.MaxValue);
+
+        /// <summary><c>HeliosParallelMapOptions</c>, field for field.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct MapOptions
+        {
+            internal UIntPtr StructSize;
+            internal UIntPtr Halo;
+            internal UIntPtr BlockElems;
+            internal UIntPtr Threads;
+            internal IntPtr Cancel;
+        }
+
+        /// <summary><c>HeliosKernelF32</c> and <c>HeliosKernelF64</c> (the element type is erased).</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int Kernel(
+            void* block, UIntPtr blockLen, UIntPtr coreOffset, UIntPtr coreLen, void* coreOut, IntPtr userData);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr helios_status_name(int status);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr helios_last_error();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr helios_version();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint helios_abi_version();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_set_num_threads(UIntPtr n);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern UIntPtr helios_get_num_threads();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_cancel_token_new(out CancelTokenHandle token);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_cancel_token_cancel(IntPtr token);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_cancel_token_is_cancelled(
+            IntPtr token, [MarshalAs(UnmanagedType.U1)] out bool cancelled);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_cancel_token_reset(IntPtr token);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void helios_cancel_token_free(IntPtr token);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern MapOptions helios_parallel_map_default_options();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_parallel_map_f32(
+            void* input, UIntPtr len, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded,
+            ref MapOptions options, Kernel kernel, IntPtr userData);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_parallel_map_f64(
+            void* input, UIntPtr len, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded,
+            ref MapOptions options, Kernel kernel, IntPtr userData);
+
+        /// <summary>
+        /// Throw a <see cref="HeliosException"/> for a failed status. Call it
+        /// directly after the native call, on the same thread, before any
+        /// other helios call: it reads the thread's <c>helios_last_error()</c>.
+        /// </summary>
+        internal static void Check(Status status)
+        {
+            if (status != Status.Ok)
+            {
+                throw new HeliosException(status, FromUtf8(helios_last_error()));
+            }
+        }
+
+        /// <summary>A copy of a NUL-terminated UTF-8 string owned by helios ("" for NULL).</summary>
+        internal static string FromUtf8(IntPtr text)
+        {
+            if (text == IntPtr.Zero)
+            {
+                return string.Empty;
+            }
+            byte* bytes = (byte*)text;
+            int length = 0;
+            while (bytes[length] != 0)
+            {
+                length++;
+            }
+            return Encoding.UTF8.GetString(bytes, length);
+        }
+
+        /// <summary>
+        /// A non-negative <see cref="int"/> as a <c>size_t</c>; a negative one
+        /// cannot be expressed in C and gets <see cref="ArgumentOutOfRangeException"/>.
+        /// </summary>
+        internal static UIntPtr ToSize(int value, string paramName)
+        {
+            if (value < 0)
+            {
+                throw new ArgumentOutOfRangeException(paramName, value, "must not be negative");
+            }
+            return new UIntPtr((uint)value);
+        }
+    }
+}
