@@ -102,8 +102,13 @@ typedef struct HeliosParallelMapOptions {
 // results to `core_out[0..core_len)` for the core elements
 // `block[core_offset .. core_offset + core_len)`. Return 0 to go on; any other
 // value stops the run with `HELIOS_ERR_CANCELLED` (the message names the
-// value and the block). The kernel is called from several threads at once and
-// must not write to `block`. Both pointers are valid only during the call.
+// value and the elements of the block's core). The kernel is called from
+// several threads at once and must not write to `block`. Both pointers are
+// valid only during the call. It must return normally: a C++ exception or a
+// `longjmp` out of it is undefined behaviour (catch and return non-zero).
+// It may call helios itself (a nested map), but must not wait for another
+// thread's helios call to finish: workers are shared, and a kernel that
+// blocks on them can deadlock.
 typedef int (*HeliosKernelF32)(const float *block, size_t block_len, size_t core_offset, size_t core_len, float *core_out, void *user_data);
 
 // The `double` twin of `HeliosKernelF32`.
@@ -194,9 +199,9 @@ enum HeliosStatus helios_cancel_token_is_cancelled(const struct HeliosCancelToke
 // `token` is NULL or a live token.
 enum HeliosStatus helios_cancel_token_reset(const struct HeliosCancelToken *token);
 
-// Release the caller's reference to the token; NULL is a no-op. A call that
-// is running with the token keeps using it safely until it returns. Using
-// the handle after this call is undefined behaviour, as with `free()`.
+// Release the caller's reference to the token; NULL is a no-op. Call it
+// after the last call that uses the token has returned. Using the handle
+// after this call is undefined behaviour, as with `free()`.
 //
 // Thread safety: shareable (one object may be used from any number of threads
 // at once); free it once, after the caller's last use.

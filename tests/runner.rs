@@ -255,6 +255,42 @@ fn one_thread_runs_every_block_on_the_calling_thread() {
 }
 
 #[test]
+fn a_kernel_may_run_a_nested_map() {
+    let x = data_f64(3000);
+    let expected = bits64(&reference_stencil5(&x));
+    for threads in 1..=3 {
+        let y = parallel_map(
+            &x,
+            0,
+            Some(1000),
+            Threads::Exactly(threads),
+            |block, core, out| {
+                // The inner map recomputes the stencil over the whole array and
+                // keeps this block's part: nested calls share the pool safely.
+                let inner = parallel_map(&x, 2, Some(300), Threads::Exactly(2), kernel_stencil5)?;
+                let start = (block.as_ptr() as usize - x.as_ptr() as usize) / 8 + core;
+                out.copy_from_slice(&inner[start..start + out.len()]);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(bits64(&y), expected, "threads {threads}");
+    }
+}
+
+#[test]
+fn one_element_blocks_work_for_a_million_elements() {
+    // Blocks are taken from an iterator, with no state allocated per block.
+    let x = data_f32(1_000_000);
+    let y = parallel_map(&x, 0, Some(1), Threads::Exactly(2), |b, c, o| {
+        o[0] = -b[c];
+        Ok(())
+    })
+    .unwrap();
+    assert!(x.iter().zip(&y).all(|(a, b)| b.to_bits() == (-a).to_bits()));
+}
+
+#[test]
 fn the_default_thread_count_can_be_changed() {
     let before = helios::exec::default_threads();
     helios::exec::set_default_threads(3).unwrap();

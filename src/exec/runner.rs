@@ -6,8 +6,6 @@
 //! radius, the result equals the kernel run once over the whole array, to the
 //! bit, for every thread count and every block size.
 
-use parking_lot::Mutex;
-
 use super::threads::{run_blocks, Threads};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
@@ -138,21 +136,24 @@ where
     }
     let threads = options.threads.resolve()?;
 
-    // One uncontended lock per block: each core slice is taken by exactly one
-    // worker, which is how disjoint writes are handed out without `unsafe`.
-    let cores: Vec<Mutex<&mut [T]>> = output[..len].chunks_mut(block).map(Mutex::new).collect();
-    run_blocks(threads, cores.len(), options.cancel, |index| {
-        let core_start = index * block;
-        let mut core_out = cores[index].lock();
-        let core_end = core_start + core_out.len();
-        let block_start = core_start.saturating_sub(halo);
-        let block_end = core_end.saturating_add(halo).min(len);
-        kernel(
-            &input[block_start..block_end],
-            core_start - block_start,
-            &mut core_out,
-        )
-    })
+    let n_blocks = len.div_ceil(block);
+    run_blocks(
+        threads,
+        n_blocks,
+        output[..len].chunks_mut(block),
+        options.cancel,
+        |index, core_out| {
+            let core_start = index * block;
+            let core_end = core_start + core_out.len();
+            let block_start = core_start.saturating_sub(halo);
+            let block_end = core_end.saturating_add(halo).min(len);
+            kernel(
+                &input[block_start..block_end],
+                core_start - block_start,
+                core_out,
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -167,6 +168,8 @@ mod tests {
         assert_eq!(auto_block_elems(1 << 30, 0), AUTO_MAX_BLOCK);
         assert_eq!(auto_block_elems(1 << 20, 10_000), 40_000);
     }
+
+    use parking_lot::Mutex;
 
     #[test]
     fn blocks_see_their_core_and_clamped_halo() {

@@ -10,7 +10,7 @@
 //! threads that would only compete for the same cores.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -66,16 +66,21 @@ pub fn default_threads() -> usize {
     if current != 0 {
         return current;
     }
-    let initial = std::env::var("HELIOS_NUM_THREADS")
-        .ok()
-        .and_then(|text| text.trim().parse::<usize>().ok())
-        .filter(|&n| (1..=MAX_THREADS).contains(&n))
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let initial = threads_from_env(std::env::var("HELIOS_NUM_THREADS").ok().as_deref())
+        .unwrap_or_else(cpu_count);
     // A concurrent set_default_threads wins over the environment.
     match DEFAULT_THREADS.compare_exchange(0, initial, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => initial,
         Err(already) => already,
     }
+}
+
+/// The count `HELIOS_NUM_THREADS` asks for: a number in 1 ..= [`MAX_THREADS`],
+/// blanks around it allowed; anything else is ignored.
+fn threads_from_env(value: Option<&str>) -> Option<usize> {
+    value
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .filter(|&n| (1..=MAX_THREADS).contains(&n))
 }
 
 /// Change the default thread count for calls that do not name one.
@@ -87,8 +92,14 @@ pub fn set_default_threads(n: usize) -> Result<()> {
 /// The most threads the pool grows to: the default count or the CPU count,
 /// whichever is larger.
 fn pool_limit() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    default_threads().max(cpus)
+    default_threads().max(cpu_count())
+}
+
+/// The CPUs this process may use, read once: the query opens files under
+/// /proc and /sys, which would cost more than a small call's work.
+fn cpu_count() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The pool, grown to at least `workers` threads.
@@ -116,20 +127,27 @@ fn pool_with_at_least(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
     Ok(pool)
 }
 
-/// Run `work(i)` for every block `i` in `0..n_blocks` on `threads` workers.
+/// Run `work(index, block)` for every block the iterator yields, on
+/// `threads` workers (1: on the calling thread). `n_blocks` is the number of
+/// items `blocks` yields.
 ///
-/// Blocks are handed out in increasing order. When a block fails, blocks
-/// after it are skipped but blocks before it still run, and the error of the
-/// lowest failing block is returned, so the error too is the same for every
-/// thread count. The token is checked before each block.
-pub(crate) fn run_blocks<F>(
+/// Workers take blocks from the shared iterator one at a time, in order, so
+/// no per-block state is allocated (a million one-element blocks cost no
+/// memory). When a block fails, blocks after it are skipped but blocks before
+/// it still run, and the error of the lowest failing block is returned, so
+/// the error too is the same for every thread count. The token is checked
+/// before each block.
+pub(crate) fn run_blocks<I, F>(
     threads: usize,
     n_blocks: usize,
+    blocks: I,
     cancel: Option<&CancelToken>,
     work: F,
 ) -> Result<()>
 where
-    F: Fn(usize) -> Result<()> + Sync,
+    I: Iterator + Send,
+    I::Item: Send,
+    F: Fn(usize, I::Item) -> Result<()> + Sync,
 {
     let check_cancel = || match cancel {
         Some(token) if token.is_cancelled() => Err(Error::Cancelled(
@@ -139,33 +157,35 @@ where
     };
     let workers = threads.min(n_blocks);
     if workers <= 1 {
-        for block in 0..n_blocks {
+        for (index, block) in blocks.enumerate() {
             check_cancel()?;
-            work(block)?;
+            work(index, block)?;
         }
         return Ok(());
     }
 
     let pool = pool_with_at_least(workers.min(pool_limit()))?;
-    let next_block = AtomicUsize::new(0);
+    let source = Mutex::new(blocks.enumerate());
     let stop_after = AtomicUsize::new(usize::MAX);
     let failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
-    let record = |block: usize, error: Error| {
-        stop_after.fetch_min(block, Ordering::AcqRel);
+    let record = |index: usize, error: Error| {
+        stop_after.fetch_min(index, Ordering::AcqRel);
         let mut slot = failure.lock();
-        if slot.as_ref().is_none_or(|(first, _)| block < *first) {
-            *slot = Some((block, error));
+        if slot.as_ref().is_none_or(|(first, _)| index < *first) {
+            *slot = Some((index, error));
         }
     };
     pool.scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|_| loop {
-                let block = next_block.fetch_add(1, Ordering::Relaxed);
-                if block >= n_blocks || block > stop_after.load(Ordering::Acquire) {
+                let Some((index, block)) = source.lock().next() else {
+                    break;
+                };
+                if index > stop_after.load(Ordering::Acquire) {
                     break;
                 }
-                if let Err(error) = check_cancel().and_then(|()| work(block)) {
-                    record(block, error);
+                if let Err(error) = check_cancel().and_then(|()| work(index, block)) {
+                    record(index, error);
                 }
             });
         }
@@ -189,9 +209,20 @@ mod tests {
     }
 
     #[test]
+    fn helios_num_threads_accepts_only_a_count_in_range() {
+        assert_eq!(threads_from_env(Some("4")), Some(4));
+        assert_eq!(threads_from_env(Some(" 12\n")), Some(12));
+        assert_eq!(threads_from_env(Some("1024")), Some(1024));
+        for bad in ["0", "1025", "-2", "abc", "", "2.5"] {
+            assert_eq!(threads_from_env(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(threads_from_env(None), None);
+    }
+
+    #[test]
     fn one_thread_runs_on_the_calling_thread() {
         let caller = std::thread::current().id();
-        run_blocks(1, 8, None, |_| {
+        run_blocks(1, 8, 0..8, None, |_, _| {
             assert_eq!(std::thread::current().id(), caller);
             Ok(())
         })
@@ -201,7 +232,7 @@ mod tests {
     #[test]
     fn the_lowest_failing_block_is_reported_for_every_thread_count() {
         for threads in 1..=4 {
-            let error = run_blocks(threads, 64, None, |block| {
+            let error = run_blocks(threads, 64, 0..64, None, |block, _| {
                 if block % 10 == 7 {
                     Err(Error::invalid(format!("block {block}")))
                 } else {
@@ -216,7 +247,7 @@ mod tests {
     #[test]
     fn a_huge_thread_count_does_not_start_a_thread_per_worker() {
         let threads = std::sync::Mutex::new(std::collections::HashSet::new());
-        run_blocks(MAX_THREADS, 4096, None, |_| {
+        run_blocks(MAX_THREADS, 4096, 0..4096, None, |_, _| {
             threads.lock().unwrap().insert(std::thread::current().id());
             Ok(())
         })
@@ -233,7 +264,7 @@ mod tests {
     fn every_block_runs_exactly_once() {
         for threads in 1..=4 {
             let hits: Vec<AtomicUsize> = (0..100).map(|_| AtomicUsize::new(0)).collect();
-            run_blocks(threads, hits.len(), None, |block| {
+            run_blocks(threads, hits.len(), 0..hits.len(), None, |block, _| {
                 hits[block].fetch_add(1, Ordering::Relaxed);
                 Ok(())
             })
@@ -248,7 +279,7 @@ mod tests {
         token.cancel();
         for threads in 1..=3 {
             let ran = AtomicUsize::new(0);
-            let error = run_blocks(threads, 10, Some(&token), |_| {
+            let error = run_blocks(threads, 10, 0..10, Some(&token), |_, _| {
                 ran.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             })

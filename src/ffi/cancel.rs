@@ -91,9 +91,9 @@ pub unsafe extern "C" fn helios_cancel_token_reset(
     ffi_call(|| unsafe { borrow(token, "token") }.map(|t| t.token.reset()))
 }
 
-/// Release the caller's reference to the token; NULL is a no-op. A call that
-/// is running with the token keeps using it safely until it returns. Using
-/// the handle after this call is undefined behaviour, as with `free()`.
+/// Release the caller's reference to the token; NULL is a no-op. Call it
+/// after the last call that uses the token has returned. Using the handle
+/// after this call is undefined behaviour, as with `free()`.
 ///
 /// Thread safety: shareable (one object may be used from any number of threads
 /// at once); free it once, after the caller's last use.

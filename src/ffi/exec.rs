@@ -6,7 +6,7 @@ use std::ffi::{c_int, c_void};
 use super::cancel::HeliosCancelToken;
 use super::handle::{retain, slice_in, slice_out};
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::exec::{parallel_map_into, Element, MapOptions, Threads};
 
 /// Options of `helios_parallel_map_f32`/`_f64`. Fill it with
@@ -39,8 +39,13 @@ pub struct HeliosParallelMapOptions {
 /// results to `core_out[0..core_len)` for the core elements
 /// `block[core_offset .. core_offset + core_len)`. Return 0 to go on; any other
 /// value stops the run with `HELIOS_ERR_CANCELLED` (the message names the
-/// value and the block). The kernel is called from several threads at once and
-/// must not write to `block`. Both pointers are valid only during the call.
+/// value and the elements of the block's core). The kernel is called from
+/// several threads at once and must not write to `block`. Both pointers are
+/// valid only during the call. It must return normally: a C++ exception or a
+/// `longjmp` out of it is undefined behaviour (catch and return non-zero).
+/// It may call helios itself (a nested map), but must not wait for another
+/// thread's helios call to finish: workers are shared, and a kernel that
+/// blocks on them can deadlock.
 pub type HeliosKernelF32 = Option<
     unsafe extern "C" fn(
         block: *const f32,
@@ -132,19 +137,25 @@ unsafe fn parallel_map_c<T: Element>(
             // SAFETY: non-NULL and writable per the contract.
             unsafe { output_needed.write(len) };
         }
-        // SAFETY: NULL or a valid options struct per the contract.
-        let options = match unsafe { options.as_ref() } {
-            Some(options) => *options,
-            None => helios_parallel_map_default_options(),
+        let options = if options.is_null() {
+            helios_parallel_map_default_options()
+        } else {
+            // The size is read alone first: a struct from another header may
+            // be shorter than this one, so the rest is read only once the
+            // size says it is all there.
+            // SAFETY: a valid options struct per the contract; `struct_size`
+            // is its first field in every version.
+            let struct_size = unsafe { options.cast::<usize>().read() };
+            let expected = std::mem::size_of::<HeliosParallelMapOptions>();
+            if struct_size != expected {
+                return Err(Error::invalid(format!(
+                    "options.struct_size is {struct_size} but this library expects {expected}: \
+                     fill the options with helios_parallel_map_default_options()"
+                )));
+            }
+            // SAFETY: as above, and the size matches this struct.
+            unsafe { options.read() }
         };
-        let expected = std::mem::size_of::<HeliosParallelMapOptions>();
-        if options.struct_size != expected {
-            return Err(Error::invalid(format!(
-                "options.struct_size is {} but this library expects {expected}: \
-                 fill the options with helios_parallel_map_default_options()",
-                options.struct_size
-            )));
-        }
         let kernel = kernel.ok_or(Error::NullArgument("kernel"))?;
         // SAFETY: the caller guarantees `len` readable elements; the checks
         // reject NULL, misalignment and overflow.
@@ -185,12 +196,19 @@ unsafe fn parallel_map_c<T: Element>(
             input,
             output,
             &map_options,
-            |block, core_offset, core_out| {
-                kernel_result(
-                    kernel.call(block, core_offset, core_out),
-                    core_offset,
-                    block.len(),
-                )
+            |block, core_offset, core_out| match kernel.call(block, core_offset, core_out) {
+                0 => Ok(()),
+                code => {
+                    // Where the core sits in the whole array, for the message.
+                    let block_start = (block.as_ptr() as usize - input.as_ptr() as usize)
+                        / std::mem::size_of::<T>();
+                    let core_start = block_start + core_offset;
+                    Err(Error::Cancelled(format!(
+                        "the kernel returned {code} for the block whose core is elements \
+                         {core_start}..{}; the run stopped",
+                        core_start + core_out.len()
+                    )))
+                }
             },
         )
     })
@@ -204,17 +222,6 @@ fn overlaps<T>(input: &[T], output: *mut T, len: usize) -> bool {
     let input_end = input_start + std::mem::size_of_val(input);
     let output_end = output_start.saturating_add(len * size);
     input_start < output_end && output_start < input_end
-}
-
-fn kernel_result(code: c_int, core_offset: usize, block_len: usize) -> Result<()> {
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(Error::Cancelled(format!(
-            "the kernel returned {code} (block of {block_len} elements, core at offset \
-             {core_offset}); the run stopped"
-        )))
-    }
 }
 
 /// Map `input[0..len)` block by block with `kernel` into `output` (capacity

@@ -11,6 +11,7 @@
 //!   touched, instead of undefined behaviour.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,7 +47,10 @@ impl<T> SingleOwner<T> {
         self.in_use
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .map_err(|_| Error::Busy(self.name))?;
-        Ok(OwnerGuard { owner: self })
+        Ok(OwnerGuard {
+            owner: self,
+            _not_send_or_sync: PhantomData,
+        })
     }
 
     /// The value, once no handle can reach the wrapper any more.
@@ -56,9 +60,26 @@ impl<T> SingleOwner<T> {
 }
 
 /// Exclusive access to a [`SingleOwner`]'s value for as long as it lives.
+/// Like `std::sync::MutexGuard`, it stays on the thread that entered (not
+/// `Send`) and may be shared only when `T` itself is `Sync`:
+///
+/// ```compile_fail
+/// use helios::ffi::handle::SingleOwner;
+/// fn shared_between_threads<T: Sync>(_: &T) {}
+/// let owner = SingleOwner::new("a counter", std::cell::Cell::new(0));
+/// let guard = owner.enter().unwrap();
+/// shared_between_threads(&guard); // Cell is not Sync, so neither is the guard
+/// ```
 pub struct OwnerGuard<'a, T> {
     owner: &'a SingleOwner<T>,
+    // Without it the guard would be Sync whenever T: Send (through
+    // `&SingleOwner<T>`), and `&OwnerGuard<Cell<_>>` could race.
+    _not_send_or_sync: PhantomData<*const T>,
 }
+
+// SAFETY: sharing the guard shares only `&T` (through Deref), which is safe
+// exactly when `T: Sync`.
+unsafe impl<T: Sync> Sync for OwnerGuard<'_, T> {}
 
 impl<T> Deref for OwnerGuard<'_, T> {
     type Target = T;

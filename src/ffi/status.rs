@@ -106,12 +106,17 @@ thread_local! {
 pub(crate) fn set_last_error(message: &str) {
     // An interior NUL would cut the C string short; show it instead.
     let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+    // `try_with`: during thread teardown (a call from an atexit handler or a
+    // TLS destructor) the slot is gone and the message is dropped, rather
+    // than `with` panicking outside any guard.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = text);
 }
 
 /// The calling thread's last error message (for the Rust tests and bindings).
 pub fn last_error_message() -> String {
-    LAST_ERROR.with(|slot| slot.borrow().to_string_lossy().into_owned())
+    LAST_ERROR
+        .try_with(|slot| slot.borrow().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -126,14 +131,21 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Run the body of an entry point: clear the thread's last error, run `body`
 /// under `catch_unwind`, and turn its error or panic into a status and a
-/// message. No panic ever leaves this function.
+/// message. No panic ever leaves this function. Every fallible entry point
+/// runs under it; the others (names, versions, the last error, the thread
+/// count) only read constants or atomics and cannot panic.
 pub(crate) fn ffi_call<F>(body: F) -> HeliosStatus
 where
     F: FnOnce() -> Result<(), Error>,
 {
     set_last_error("");
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => HELIOS_OK,
+        // Cleared again: a callback inside `body` may have made a helios call
+        // on this thread that failed.
+        Ok(Ok(())) => {
+            set_last_error("");
+            HELIOS_OK
+        }
         Ok(Err(error)) => {
             set_last_error(&error.to_string());
             error.kind().into()
@@ -169,7 +181,9 @@ pub extern "C" fn helios_status_name(status: i32) -> *const c_char {
 /// Thread safety: reentrant (safe to call from any number of threads at once).
 #[no_mangle]
 pub extern "C" fn helios_last_error() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|slot| slot.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// The library version, for example `"0.1.0"`, as a static NUL-terminated
@@ -242,6 +256,17 @@ mod tests {
         assert_eq!(status, HELIOS_ERR_BUSY);
         assert!(last_error_message().starts_with("the engine is in use"));
         assert_eq!(ffi_call(|| Ok(())), HELIOS_OK);
+        assert_eq!(last_error_message(), "");
+    }
+
+    #[test]
+    fn success_clears_a_message_left_by_a_nested_failing_call() {
+        let status = ffi_call(|| {
+            // A kernel running on this thread calls helios and fails.
+            assert_eq!(helios_set_num_threads(0), HELIOS_ERR_INVALID_ARGUMENT);
+            Ok(())
+        });
+        assert_eq!(status, HELIOS_OK);
         assert_eq!(last_error_message(), "");
     }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "helios.h"
 #include "check.h"
@@ -47,8 +48,8 @@ static int stencil5_f64(const double *block, size_t block_len, size_t core_offse
     return 0;
 }
 
-/* Counts calls through user_data and fails on the block whose core starts at
- * the value user_data points to (as a value in the input). */
+/* Fails (returns 42) on every block whose core starts at a value of at least
+ * `fail_on_value`; copies the others. */
 typedef struct {
     float fail_on_value;
 } FailSpec;
@@ -57,7 +58,7 @@ static int fail_on(const float *block, size_t block_len, size_t core_offset, siz
                    float *core_out, void *user_data) {
     (void)block_len;
     const FailSpec *spec = user_data;
-    if (block[core_offset] == spec->fail_on_value) return 42;
+    if (block[core_offset] >= spec->fail_on_value) return 42;
     for (size_t k = 0; k < core_len; k++) core_out[k] = block[core_offset + k];
     return 0;
 }
@@ -216,6 +217,7 @@ static void test_bad_input(void) {
     CHECK_STATUS(helios_parallel_map_f32(big + 16, 8, big, 32, NULL, &o, copy_f32, NULL), HELIOS_OK, "");
     CHECK(big[0] == 7.0f && big[16] == 7.0f);
     CHECK_STATUS(helios_parallel_map_f32(x, 16, (float *)((char *)big + 1), 16, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "aligned");
+    CHECK_STATUS(helios_parallel_map_f32((const float *)((const char *)big + 2), 8, y, 16, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "`input` is not aligned");
 
     o.halo = 17;
     CHECK_STATUS(helios_parallel_map_f32(x, 16, y, 16, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "halo 17");
@@ -227,6 +229,12 @@ static void test_bad_input(void) {
     CHECK_STATUS(helios_parallel_map_f32(x, 16, y, 16, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "thread count is 0");
     o.threads = 100000;
     CHECK_STATUS(helios_parallel_map_f32(x, 16, y, 16, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "maximum 1024");
+    /* An options struct from a shorter (older) header: only its size is read. */
+    size_t *short_options = malloc(sizeof(size_t));
+    *short_options = sizeof(size_t);
+    CHECK_STATUS(helios_parallel_map_f32(x, 16, y, 16, NULL, (const HeliosParallelMapOptions *)short_options, copy_f32, NULL),
+                 HELIOS_ERR_INVALID_ARGUMENT, "struct_size is 8");
+    free(short_options);
     o = helios_parallel_map_default_options();
     o.struct_size = 0;
     CHECK_STATUS(helios_parallel_map_f32(x, 16, y, 16, NULL, &o, copy_f32, NULL), HELIOS_ERR_INVALID_ARGUMENT, "struct_size");
@@ -255,7 +263,9 @@ static void test_kernel_failure_stops_the_run(void) {
         o.threads = t;
         o.block_elems = 100;
         for (size_t i = 0; i < n; i++) y[i] = -1.0f;
-        CHECK_STATUS(helios_parallel_map_f32(x, n, y, n, NULL, &o, fail_on, &spec), HELIOS_ERR_CANCELLED, "the kernel returned 42");
+        /* Blocks 5..9 all fail; the lowest one is reported whatever the thread count. */
+        CHECK_STATUS(helios_parallel_map_f32(x, n, y, n, NULL, &o, fail_on, &spec), HELIOS_ERR_CANCELLED,
+                     "the kernel returned 42 for the block whose core is elements 500..600");
         /* Blocks before the failing one are complete. */
         for (size_t i = 0; i < 500; i++) CHECK(y[i] == x[i]);
     }
@@ -345,7 +355,25 @@ static void test_concurrent_calls(void) {
     free(expected);
 }
 
+/* helios must work (or fail cleanly) from an atexit handler, after the
+ * main thread's thread-locals may have been torn down: never abort. */
+static void call_helios_at_exit(void) {
+    HeliosCancelToken *token = NULL;
+    if (helios_cancel_token_new(&token) == HELIOS_OK) helios_cancel_token_free(token);
+    float x[4] = {1, 2, 3, 4}, y[4];
+    HeliosParallelMapOptions o = helios_parallel_map_default_options();
+    o.threads = 2;
+    o.block_elems = 1;
+    if (helios_parallel_map_f32(x, 4, y, 4, NULL, &o, copy_f32, NULL) != HELIOS_OK || y[3] != 4.0f) {
+        fprintf(stderr, "helios failed in an atexit handler: %s\n", helios_last_error());
+        _exit(1);
+    }
+    (void)helios_parallel_map_f32(x, 0, y, 4, NULL, &o, copy_f32, NULL); /* an error: no message slot */
+    (void)helios_last_error();
+}
+
 int main(void) {
+    atexit(call_helios_at_exit);
     test_versions_and_names();
     test_threads();
     test_cancel_token();

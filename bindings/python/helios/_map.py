@@ -217,7 +217,8 @@ def parallel_map(
             or a Python kernel returned the wrong number of values.
         HeliosError: helios refused the call (``HELIOS_ERR_INVALID_ARGUMENT``
             for an empty array, ``halo > len(array)``, ``block_elems=0``,
-            ``threads=0`` or above 1024) or it was stopped
+            ``threads=0`` or above 1024, an array not aligned to its element
+            size, or ``out`` overlapping ``array``) or it was stopped
             (``HELIOS_ERR_CANCELLED``: the token was raised or a native
             kernel returned non-zero).
         Exception: the first exception a Python kernel raised (by position

@@ -223,6 +223,16 @@ def test_arguments_helios_refuses(
     assert fragment in caught.value.message
 
 
+def test_an_unaligned_array_is_refused_by_helios() -> None:
+    raw = np.zeros(4 * 9 + 1, np.uint8)
+    unaligned = raw[1:].view(np.float32)  # contiguous, but at an odd address
+    assert not unaligned.flags.aligned
+    with pytest.raises(helios.HeliosError) as caught:
+        helios.parallel_map(unaligned, copy_core)
+    assert caught.value.status == "HELIOS_ERR_INVALID_ARGUMENT"
+    assert "`input` is not aligned to 4 bytes" in caught.value.message
+
+
 def test_arguments_the_binding_refuses() -> None:
     x = np.arange(10, dtype=np.float32)
     with pytest.raises(ValueError, match=r"not contiguous.*np\.ascontiguousarray"):
