@@ -136,11 +136,10 @@ where
     }
     let threads = options.threads.resolve()?;
 
-    let n_blocks = len.div_ceil(block);
     run_blocks(
         threads,
-        n_blocks,
-        output[..len].chunks_mut(block),
+        &mut output[..len],
+        block,
         options.cancel,
         |index, core_out| {
             let core_start = index * block;

@@ -127,27 +127,27 @@ fn pool_with_at_least(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
     Ok(pool)
 }
 
-/// Run `work(index, block)` for every block the iterator yields, on
-/// `threads` workers (1: on the calling thread). `n_blocks` is the number of
-/// items `blocks` yields.
+/// Cut `output` into blocks of `block_len` elements (the last may be
+/// shorter) and run `work(index, block)` on each, with `threads` workers.
 ///
-/// Workers take blocks from the shared iterator one at a time, in order, so
-/// no per-block state is allocated (a million one-element blocks cost no
-/// memory). When a block fails, blocks after it are skipped but blocks before
-/// it still run, and the error of the lowest failing block is returned, so
-/// the error too is the same for every thread count. The token is checked
-/// before each block.
-pub(crate) fn run_blocks<I, F>(
+/// The calling thread is one of the workers (a count of 1 runs everything on
+/// it and touches no pool), and the others come from the pool. Each worker
+/// owns a contiguous run of whole blocks, which it processes in order: no
+/// lock, no per-block allocation, and only `threads - 1` pool threads to
+/// wake. When a block fails, its worker stops and blocks after it are
+/// skipped, but blocks before it still run, and the error of the lowest
+/// failing block is returned, so the error too is the same for every thread
+/// count. The token is checked before each block.
+pub(crate) fn run_blocks<T, F>(
     threads: usize,
-    n_blocks: usize,
-    blocks: I,
+    output: &mut [T],
+    block_len: usize,
     cancel: Option<&CancelToken>,
     work: F,
 ) -> Result<()>
 where
-    I: Iterator + Send,
-    I::Item: Send,
-    F: Fn(usize, I::Item) -> Result<()> + Sync,
+    T: Send,
+    F: Fn(usize, &mut [T]) -> Result<()> + Sync,
 {
     let check_cancel = || match cancel {
         Some(token) if token.is_cancelled() => Err(Error::Cancelled(
@@ -155,40 +155,49 @@ where
         )),
         _ => Ok(()),
     };
+    let n_blocks = output.len().div_ceil(block_len);
     let workers = threads.min(n_blocks);
     if workers <= 1 {
-        for (index, block) in blocks.enumerate() {
+        for (index, block) in output.chunks_mut(block_len).enumerate() {
             check_cancel()?;
             work(index, block)?;
         }
         return Ok(());
     }
 
-    let pool = pool_with_at_least(workers.min(pool_limit()))?;
-    let source = Mutex::new(blocks.enumerate());
+    let pool = pool_with_at_least((workers - 1).min(pool_limit()))?;
     let stop_after = AtomicUsize::new(usize::MAX);
     let failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
-    let record = |index: usize, error: Error| {
-        stop_after.fetch_min(index, Ordering::AcqRel);
-        let mut slot = failure.lock();
-        if slot.as_ref().is_none_or(|(first, _)| index < *first) {
-            *slot = Some((index, error));
+    // One worker's run: blocks `first..` in order, `run` holding their outputs.
+    let run_worker = |first: usize, run: &mut [T]| {
+        for (offset, block) in run.chunks_mut(block_len).enumerate() {
+            let index = first + offset;
+            if index > stop_after.load(Ordering::Acquire) {
+                break;
+            }
+            if let Err(error) = check_cancel().and_then(|()| work(index, block)) {
+                stop_after.fetch_min(index, Ordering::AcqRel);
+                let mut slot = failure.lock();
+                if slot.as_ref().is_none_or(|(lowest, _)| index < *lowest) {
+                    *slot = Some((index, error));
+                }
+                break;
+            }
         }
     };
-    pool.scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|_| loop {
-                let Some((index, block)) = source.lock().next() else {
-                    break;
-                };
-                if index > stop_after.load(Ordering::Acquire) {
-                    break;
-                }
-                if let Err(error) = check_cancel().and_then(|()| work(index, block)) {
-                    record(index, error);
-                }
-            });
+    // Worker w gets blocks [w * n / workers, (w + 1) * n / workers); the
+    // calling thread takes the first run itself once the others are queued.
+    let run_start = |worker: usize| worker * n_blocks / workers;
+    let (first_run, mut rest) = output.split_at_mut(run_start(1) * block_len);
+    pool.in_place_scope(|scope| {
+        for worker in 1..workers {
+            let elems = ((run_start(worker + 1) - run_start(worker)) * block_len).min(rest.len());
+            let (run, tail) = std::mem::take(&mut rest).split_at_mut(elems);
+            rest = tail;
+            let run_worker = &run_worker;
+            scope.spawn(move |_| run_worker(run_start(worker), run));
         }
+        run_worker(0, first_run);
     });
     match failure.into_inner() {
         Some((_, error)) => Err(error),
@@ -222,7 +231,7 @@ mod tests {
     #[test]
     fn one_thread_runs_on_the_calling_thread() {
         let caller = std::thread::current().id();
-        run_blocks(1, 8, 0..8, None, |_, _| {
+        run_blocks(1, &mut [0u8; 8], 1, None, |_, _| {
             assert_eq!(std::thread::current().id(), caller);
             Ok(())
         })
@@ -232,7 +241,7 @@ mod tests {
     #[test]
     fn the_lowest_failing_block_is_reported_for_every_thread_count() {
         for threads in 1..=4 {
-            let error = run_blocks(threads, 64, 0..64, None, |block, _| {
+            let error = run_blocks(threads, &mut [0u8; 64], 1, None, |block, _| {
                 if block % 10 == 7 {
                     Err(Error::invalid(format!("block {block}")))
                 } else {
@@ -247,14 +256,15 @@ mod tests {
     #[test]
     fn a_huge_thread_count_does_not_start_a_thread_per_worker() {
         let threads = std::sync::Mutex::new(std::collections::HashSet::new());
-        run_blocks(MAX_THREADS, 4096, 0..4096, None, |_, _| {
+        run_blocks(MAX_THREADS, &mut [0u8; 4096], 1, None, |_, _| {
             threads.lock().unwrap().insert(std::thread::current().id());
             Ok(())
         })
         .unwrap();
+        // The pool's threads plus the calling thread.
         let used = threads.into_inner().unwrap().len();
         assert!(
-            used <= pool_limit(),
+            used <= pool_limit() + 1,
             "{used} threads for a limit of {}",
             pool_limit()
         );
@@ -264,7 +274,7 @@ mod tests {
     fn every_block_runs_exactly_once() {
         for threads in 1..=4 {
             let hits: Vec<AtomicUsize> = (0..100).map(|_| AtomicUsize::new(0)).collect();
-            run_blocks(threads, hits.len(), 0..hits.len(), None, |block, _| {
+            run_blocks(threads, &mut [0u8; 100], 1, None, |block, _| {
                 hits[block].fetch_add(1, Ordering::Relaxed);
                 Ok(())
             })
@@ -279,7 +289,7 @@ mod tests {
         token.cancel();
         for threads in 1..=3 {
             let ran = AtomicUsize::new(0);
-            let error = run_blocks(threads, 10, 0..10, Some(&token), |_, _| {
+            let error = run_blocks(threads, &mut [0u8; 10], 1, Some(&token), |_, _| {
                 ran.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             })
