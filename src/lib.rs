@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod cancel;
+pub mod embed;
 pub mod error;
 pub mod exec;
 

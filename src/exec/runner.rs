@@ -141,7 +141,8 @@ where
         &mut output[..len],
         block,
         options.cancel,
-        |index, core_out| {
+        || (),
+        |(), index, core_out| {
             let core_start = index * block;
             let core_end = core_start + core_out.len();
             let block_start = core_start.saturating_sub(halo);

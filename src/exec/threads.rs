@@ -128,7 +128,10 @@ fn pool_with_at_least(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
 }
 
 /// Cut `output` into blocks of `block_len` elements (the last may be
-/// shorter) and run `work(index, block)` on each, with `threads` workers.
+/// shorter) and run `work(scratch, index, block)` on each, with `threads`
+/// workers. Each worker makes its own `scratch` with `init` once, before its
+/// first block, so a kernel's temporary buffers are allocated per worker, not
+/// per block.
 ///
 /// The calling thread is one of the workers (a count of 1 runs everything on
 /// it and touches no pool), and the others come from the pool. Each worker
@@ -138,16 +141,18 @@ fn pool_with_at_least(workers: usize) -> Result<Arc<rayon::ThreadPool>> {
 /// skipped, but blocks before it still run, and the error of the lowest
 /// failing block is returned, so the error too is the same for every thread
 /// count. The token is checked before each block.
-pub(crate) fn run_blocks<T, F>(
+pub(crate) fn run_blocks<T, S, I, F>(
     threads: usize,
     output: &mut [T],
     block_len: usize,
     cancel: Option<&CancelToken>,
+    init: I,
     work: F,
 ) -> Result<()>
 where
     T: Send,
-    F: Fn(usize, &mut [T]) -> Result<()> + Sync,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, usize, &mut [T]) -> Result<()> + Sync,
 {
     let check_cancel = || match cancel {
         Some(token) if token.is_cancelled() => Err(Error::Cancelled(
@@ -158,9 +163,10 @@ where
     let n_blocks = output.len().div_ceil(block_len);
     let workers = threads.min(n_blocks);
     if workers <= 1 {
+        let mut scratch = init();
         for (index, block) in output.chunks_mut(block_len).enumerate() {
             check_cancel()?;
-            work(index, block)?;
+            work(&mut scratch, index, block)?;
         }
         return Ok(());
     }
@@ -170,12 +176,13 @@ where
     let failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
     // One worker's run: blocks `first..` in order, `run` holding their outputs.
     let run_worker = |first: usize, run: &mut [T]| {
+        let mut scratch = init();
         for (offset, block) in run.chunks_mut(block_len).enumerate() {
             let index = first + offset;
             if index > stop_after.load(Ordering::Acquire) {
                 break;
             }
-            if let Err(error) = check_cancel().and_then(|()| work(index, block)) {
+            if let Err(error) = check_cancel().and_then(|()| work(&mut scratch, index, block)) {
                 stop_after.fetch_min(index, Ordering::AcqRel);
                 let mut slot = failure.lock();
                 if slot.as_ref().is_none_or(|(lowest, _)| index < *lowest) {
@@ -231,23 +238,37 @@ mod tests {
     #[test]
     fn one_thread_runs_on_the_calling_thread() {
         let caller = std::thread::current().id();
-        run_blocks(1, &mut [0u8; 8], 1, None, |_, _| {
-            assert_eq!(std::thread::current().id(), caller);
-            Ok(())
-        })
+        run_blocks(
+            1,
+            &mut [0u8; 8],
+            1,
+            None,
+            || (),
+            |_, _, _| {
+                assert_eq!(std::thread::current().id(), caller);
+                Ok(())
+            },
+        )
         .unwrap();
     }
 
     #[test]
     fn the_lowest_failing_block_is_reported_for_every_thread_count() {
         for threads in 1..=4 {
-            let error = run_blocks(threads, &mut [0u8; 64], 1, None, |block, _| {
-                if block % 10 == 7 {
-                    Err(Error::invalid(format!("block {block}")))
-                } else {
-                    Ok(())
-                }
-            })
+            let error = run_blocks(
+                threads,
+                &mut [0u8; 64],
+                1,
+                None,
+                || (),
+                |_, block, _| {
+                    if block % 10 == 7 {
+                        Err(Error::invalid(format!("block {block}")))
+                    } else {
+                        Ok(())
+                    }
+                },
+            )
             .unwrap_err();
             assert_eq!(error.to_string(), "block 7", "threads = {threads}");
         }
@@ -256,10 +277,17 @@ mod tests {
     #[test]
     fn a_huge_thread_count_does_not_start_a_thread_per_worker() {
         let threads = std::sync::Mutex::new(std::collections::HashSet::new());
-        run_blocks(MAX_THREADS, &mut [0u8; 4096], 1, None, |_, _| {
-            threads.lock().unwrap().insert(std::thread::current().id());
-            Ok(())
-        })
+        run_blocks(
+            MAX_THREADS,
+            &mut [0u8; 4096],
+            1,
+            None,
+            || (),
+            |_, _, _| {
+                threads.lock().unwrap().insert(std::thread::current().id());
+                Ok(())
+            },
+        )
         .unwrap();
         // The pool's threads plus the calling thread.
         let used = threads.into_inner().unwrap().len();
@@ -274,10 +302,17 @@ mod tests {
     fn every_block_runs_exactly_once() {
         for threads in 1..=4 {
             let hits: Vec<AtomicUsize> = (0..100).map(|_| AtomicUsize::new(0)).collect();
-            run_blocks(threads, &mut [0u8; 100], 1, None, |block, _| {
-                hits[block].fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            })
+            run_blocks(
+                threads,
+                &mut [0u8; 100],
+                1,
+                None,
+                || (),
+                |_, block, _| {
+                    hits[block].fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                },
+            )
             .unwrap();
             assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
         }
@@ -289,10 +324,17 @@ mod tests {
         token.cancel();
         for threads in 1..=3 {
             let ran = AtomicUsize::new(0);
-            let error = run_blocks(threads, &mut [0u8; 10], 1, Some(&token), |_, _| {
-                ran.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            })
+            let error = run_blocks(
+                threads,
+                &mut [0u8; 10],
+                1,
+                Some(&token),
+                || (),
+                |_, _, _| {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                },
+            )
             .unwrap_err();
             assert_eq!(error.kind(), crate::ErrorKind::Cancelled);
             assert_eq!(ran.load(Ordering::Relaxed), 0);

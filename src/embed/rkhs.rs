@@ -1,0 +1,320 @@
+//! The RBF (Nyström) feature map, stateless and reentrant:
+//! `Phi(X) = K(X, L) · (K(L, L) + ridge·I)^(-1/2)`, so that
+//! `Phi(X) Phi(Y)ᵀ ≈ K(X, Y)` with `k(x, y) = exp(-gamma ||x - y||²)`.
+//!
+//! The m x m normaliser is computed once per call in f64 ([`super::linalg`]).
+//! The rows of X are then processed in fixed blocks of [`RKHS_BLOCK_ROWS`]:
+//! one GEMM gives `X_b · Lᵀ`, the distances come from the identity
+//! `||x - l||² = ||x||² + ||l||² - 2 x·l` (negatives clamped to 0) with the
+//! `exp` fused in the same pass, and a second GEMM multiplies the block by the
+//! normaliser while it is still in cache. Blocks never depend on the thread
+//! count, so the output is bit-identical for any number of threads, and each
+//! worker allocates its scratch once.
+
+use faer::{Accum, MatMut, MatRef, Par};
+
+use super::linalg::{inverse_sqrt_psd, rbf_gram};
+use crate::error::{Error, Result};
+use crate::exec::{run_blocks, Element, Threads};
+
+/// Rows of X per block: the block's `K(X_b, L)` (256 x m) stays in L2 for the
+/// second GEMM at the landmark counts this map is used with (m ≤ 2048 f32).
+pub const RKHS_BLOCK_ROWS: usize = 256;
+
+/// The element types of the embedding: `f32` and `f64`. The normaliser is
+/// always computed in f64 and rounded once to the element type.
+pub trait EmbedFloat:
+    Element
+    + faer::traits::ComplexField
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+{
+    /// The value nearest to `value`.
+    fn from_f64(value: f64) -> Self;
+    /// The value as f64 (exact).
+    fn to_f64(self) -> f64;
+    /// `e^self`.
+    fn exp(self) -> Self;
+}
+
+impl EmbedFloat for f32 {
+    fn from_f64(value: f64) -> f32 {
+        value as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn exp(self) -> f32 {
+        f32::exp(self)
+    }
+}
+
+impl EmbedFloat for f64 {
+    fn from_f64(value: f64) -> f64 {
+        value
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn exp(self) -> f64 {
+        f64::exp(self)
+    }
+}
+
+/// A borrowed row-major matrix: `rows` rows of `cols` elements, row `i`
+/// starting at `data[i * row_stride]` (the leading dimension).
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+}
+
+impl<'a, T> Matrix<'a, T> {
+    /// A dense matrix (`row_stride = cols`).
+    pub fn new(data: &'a [T], rows: usize, cols: usize) -> Result<Matrix<'a, T>> {
+        Matrix::with_stride(data, rows, cols, cols)
+    }
+
+    /// A matrix whose rows are `row_stride ≥ cols` elements apart.
+    pub fn with_stride(
+        data: &'a [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+    ) -> Result<Matrix<'a, T>> {
+        if row_stride < cols {
+            return Err(Error::invalid(format!(
+                "leading dimension {row_stride} is smaller than the {cols} columns"
+            )));
+        }
+        let needed = rows
+            .checked_sub(1)
+            .map_or(Some(0), |last| {
+                last.checked_mul(row_stride)?.checked_add(cols)
+            })
+            .ok_or_else(|| {
+                Error::invalid(format!("{rows} rows of stride {row_stride} overflow"))
+            })?;
+        if data.len() < needed {
+            return Err(Error::invalid(format!(
+                "a {rows} x {cols} matrix with leading dimension {row_stride} needs {needed} \
+                 elements but the buffer has {}",
+                data.len()
+            )));
+        }
+        Ok(Matrix {
+            data,
+            rows,
+            cols,
+            row_stride,
+        })
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &'a [T] {
+        &self.data[i * self.row_stride..i * self.row_stride + self.cols]
+    }
+
+    /// The number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn faer(&self, first_row: usize, rows: usize) -> MatRef<'a, T> {
+        let start = first_row * self.row_stride;
+        let end = start + (rows - 1) * self.row_stride + self.cols;
+        MatRef::from_row_major_slice_with_stride(
+            &self.data[start..end],
+            rows,
+            self.cols,
+            self.row_stride,
+        )
+    }
+}
+
+/// The RBF feature map of `x` (n x d) on `landmarks` (m x d), returned as a
+/// new n x m row-major matrix (reentrant).
+///
+/// ```
+/// use helios::embed::{rkhs_embed, Matrix};
+/// use helios::Threads;
+/// let x = [0.0f64, 0.0, 1.0, 1.0];
+/// let phi = rkhs_embed(Matrix::new(&x, 2, 2)?, Matrix::new(&x, 2, 2)?, 0.5, 0.0, Threads::Auto)?;
+/// // With the points themselves as landmarks, Phi Phiᵀ reproduces K exactly.
+/// let k01 = phi[0] * phi[2] + phi[1] * phi[3];
+/// assert!((k01 - (-0.5f64 * 2.0).exp()).abs() < 1e-12);
+/// # Ok::<(), helios::Error>(())
+/// ```
+pub fn rkhs_embed<T: EmbedFloat>(
+    x: Matrix<'_, T>,
+    landmarks: Matrix<'_, T>,
+    gamma: f64,
+    ridge: f64,
+    threads: Threads,
+) -> Result<Vec<T>> {
+    let size = x
+        .rows()
+        .checked_mul(landmarks.rows())
+        .ok_or_else(|| Error::invalid("n x m overflows"))?;
+    let mut out = vec![T::from_f64(0.0); size];
+    rkhs_embed_into(x, landmarks, gamma, ridge, threads, &mut out)?;
+    Ok(out)
+}
+
+/// [`rkhs_embed`] into `out` (at least n·m elements, row-major n x m).
+pub fn rkhs_embed_into<T: EmbedFloat>(
+    x: Matrix<'_, T>,
+    landmarks: Matrix<'_, T>,
+    gamma: f64,
+    ridge: f64,
+    threads: Threads,
+    out: &mut [T],
+) -> Result<()> {
+    let (n, d, m) = (x.rows(), x.cols(), landmarks.rows());
+    if n == 0 || d == 0 || m == 0 {
+        return Err(Error::invalid(format!(
+            "empty input: n = {n}, d = {d}, m = {m} (all must be at least 1)"
+        )));
+    }
+    if landmarks.cols() != d {
+        return Err(Error::invalid(format!(
+            "X has {d} columns but the landmarks have {}",
+            landmarks.cols()
+        )));
+    }
+    if !(gamma.is_finite() && gamma > 0.0) {
+        return Err(Error::invalid(format!(
+            "gamma is {gamma}: it must be finite and > 0"
+        )));
+    }
+    if !(ridge.is_finite() && ridge >= 0.0) {
+        return Err(Error::invalid(format!(
+            "ridge is {ridge}: it must be finite and >= 0"
+        )));
+    }
+    let needed = n
+        .checked_mul(m)
+        .ok_or_else(|| Error::invalid("n x m overflows"))?;
+    if out.len() < needed {
+        return Err(Error::BufferTooSmall {
+            name: "out",
+            needed,
+            capacity: out.len(),
+        });
+    }
+    check_finite(x, "X")?;
+    check_finite(landmarks, "landmarks")?;
+    let threads = threads.resolve()?;
+
+    let landmarks_f64: Vec<f64> = (0..m)
+        .flat_map(|i| landmarks.row(i).iter().map(|v| v.to_f64()))
+        .collect();
+    let normaliser_f64 = inverse_sqrt_psd(&rbf_gram(&landmarks_f64, m, d, gamma), m, ridge)?;
+    let normaliser: Vec<T> = normaliser_f64.iter().map(|&v| T::from_f64(v)).collect();
+    let landmark_norms: Vec<T> = (0..m).map(|i| squared_norm(landmarks.row(i))).collect();
+    let landmarks_view = landmarks.faer(0, m);
+    let normaliser_view = MatRef::from_row_major_slice(&normaliser, m, m);
+    let minus_gamma = T::from_f64(-gamma);
+    let two = T::from_f64(2.0);
+    let zero = T::from_f64(0.0);
+
+    run_blocks(
+        threads,
+        &mut out[..needed],
+        RKHS_BLOCK_ROWS * m,
+        None,
+        || vec![zero; RKHS_BLOCK_ROWS * m],
+        |kernel_block, index, out_block| {
+            let first = index * RKHS_BLOCK_ROWS;
+            let rows = out_block.len() / m;
+            let kernel_block = &mut kernel_block[..rows * m];
+            // K_b = X_b · Lᵀ, then the RBF of the distances in place.
+            faer::linalg::matmul::matmul(
+                MatMut::from_row_major_slice_mut(kernel_block, rows, m),
+                Accum::Replace,
+                x.faer(first, rows),
+                landmarks_view.transpose(),
+                T::from_f64(1.0),
+                Par::Seq,
+            );
+            clear_upper_vector_state();
+            for (r, kernel_row) in kernel_block.chunks_exact_mut(m).enumerate() {
+                let x_norm = squared_norm(x.row(first + r));
+                for (k, &l_norm) in kernel_row.iter_mut().zip(&landmark_norms) {
+                    let dist2 = x_norm + l_norm - two * *k;
+                    let dist2 = if dist2 > zero { dist2 } else { zero };
+                    *k = (minus_gamma * dist2).exp();
+                }
+            }
+            // Phi_b = K_b · (K_LL + ridge·I)^(-1/2)
+            faer::linalg::matmul::matmul(
+                MatMut::from_row_major_slice_mut(out_block, rows, m),
+                Accum::Replace,
+                MatRef::from_row_major_slice(kernel_block, rows, m),
+                normaliser_view,
+                T::from_f64(1.0),
+                Par::Seq,
+            );
+            clear_upper_vector_state();
+            check_finite_block(out_block)
+        },
+    )
+}
+
+/// A NaN or Inf in a finished block (an overflow in the GEMM) is an error.
+fn check_finite_block<T: EmbedFloat>(block: &[T]) -> Result<()> {
+    if block.iter().any(|v| !v.to_f64().is_finite()) {
+        return Err(Error::Numeric(
+            "the feature map produced NaN or Inf (an overflow in the kernel GEMM)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Clear the upper halves of the vector registers after a faer GEMM.
+///
+/// faer 0.24's x86 GEMM kernels return with the upper halves of the AVX
+/// registers dirty (no `vzeroupper`). Until something clears them, every
+/// legacy-SSE instruction pays a transition penalty: glibc's `expf` ran 65x
+/// slower (72 ms instead of 1.1 ms for 256 x 1024 values), and so would the
+/// caller's own code after helios returns. A function compiled for AVX that
+/// touches a 256-bit register ends with `vzeroupper` (LLVM inserts it), so one
+/// such call through pulp's runtime dispatch leaves the state clean; on
+/// machines without AVX there is nothing to clear.
+fn clear_upper_vector_state() {
+    struct TouchWideRegister;
+    impl pulp::WithSimd for TouchWideRegister {
+        type Output = f32;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, simd: S) -> f32 {
+            let wide = std::hint::black_box(simd.splat_f32s(std::hint::black_box(1.0)));
+            simd.reduce_sum_f32s(wide)
+        }
+    }
+    std::hint::black_box(pulp::Arch::new().dispatch(TouchWideRegister));
+}
+
+/// `||row||²`, accumulated in f64 and rounded once.
+fn squared_norm<T: EmbedFloat>(row: &[T]) -> T {
+    T::from_f64(row.iter().map(|v| v.to_f64() * v.to_f64()).sum())
+}
+
+fn check_finite<T: EmbedFloat>(matrix: Matrix<'_, T>, name: &str) -> Result<()> {
+    for i in 0..matrix.rows() {
+        if let Some(j) = matrix.row(i).iter().position(|v| !v.to_f64().is_finite()) {
+            return Err(Error::Numeric(format!(
+                "row {i} of {name} holds a NaN or infinite value (column {j})"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! The RBF feature map against independent references: the kernel computed
+//! point by point, `Phi Phiᵀ = K` when the landmarks are the points, and the
+//! same bits for every thread count.
+
+use helios::embed::{rkhs_embed, rkhs_embed_into, Matrix, RKHS_BLOCK_ROWS};
+use helios::{ErrorKind, Threads};
+
+fn data(rows: usize, cols: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..rows * cols)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn rbf(a: &[f64], b: &[f64], gamma: f64) -> f64 {
+    (-gamma * a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>()).exp()
+}
+
+#[test]
+fn phi_phi_t_reproduces_the_kernel_when_the_landmarks_are_the_points() {
+    let (n, d, gamma) = (40, 5, 0.3);
+    let x = data(n, d, 1);
+    let phi = rkhs_embed(
+        Matrix::new(&x, n, d).unwrap(),
+        Matrix::new(&x, n, d).unwrap(),
+        gamma,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    let mut worst = 0.0f64;
+    for i in 0..n {
+        for j in 0..n {
+            let dot: f64 = (0..n).map(|k| phi[i * n + k] * phi[j * n + k]).sum();
+            worst = worst.max((dot - rbf(&x[i * d..][..d], &x[j * d..][..d], gamma)).abs());
+        }
+    }
+    assert!(worst < 1e-8, "max |Phi Phiᵀ - K| = {worst}");
+}
+
+#[test]
+fn the_approximation_of_k_improves_with_more_landmarks() {
+    let (n, d, gamma) = (300, 3, 0.5);
+    let x = data(n, d, 2);
+    let error_with = |m: usize| {
+        let landmarks = &x[..m * d]; // the first m points
+        let phi = rkhs_embed(
+            Matrix::new(&x, n, d).unwrap(),
+            Matrix::new(landmarks, m, d).unwrap(),
+            gamma,
+            0.0,
+            Threads::Auto,
+        )
+        .unwrap();
+        let mut total = 0.0;
+        for i in 0..n {
+            for j in 0..n {
+                let dot: f64 = (0..m).map(|k| phi[i * m + k] * phi[j * m + k]).sum();
+                total += (dot - rbf(&x[i * d..][..d], &x[j * d..][..d], gamma)).powi(2);
+            }
+        }
+        total.sqrt()
+    };
+    let (e5, e20, e80) = (error_with(5), error_with(20), error_with(80));
+    assert!(e5 > e20 && e20 > e80, "errors {e5} {e20} {e80}");
+    assert!(e80 < 1e-3 * e5, "errors {e5} {e80}");
+}
+
+#[test]
+fn f32_agrees_with_f64() {
+    let (n, d, m, gamma) = (600, 8, 32, 0.2);
+    let x = data(n, d, 3);
+    let l = data(m, d, 4);
+    let phi64 = rkhs_embed(
+        Matrix::new(&x, n, d).unwrap(),
+        Matrix::new(&l, m, d).unwrap(),
+        gamma,
+        1e-6,
+        Threads::Auto,
+    )
+    .unwrap();
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let l32: Vec<f32> = l.iter().map(|&v| v as f32).collect();
+    let phi32 = rkhs_embed(
+        Matrix::new(&x32, n, d).unwrap(),
+        Matrix::new(&l32, m, d).unwrap(),
+        gamma,
+        1e-6,
+        Threads::Auto,
+    )
+    .unwrap();
+    let worst = phi64
+        .iter()
+        .zip(&phi32)
+        .map(|(a, b)| (a - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    let scale = phi64.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-3 * scale, "max diff {worst} (scale {scale})");
+}
+
+#[test]
+fn embed_is_bit_identical_across_thread_counts() {
+    let (n, d, m) = (3 * RKHS_BLOCK_ROWS + 17, 6, 40);
+    let x: Vec<f32> = data(n, d, 5).iter().map(|&v| v as f32).collect();
+    let l: Vec<f32> = data(m, d, 6).iter().map(|&v| v as f32).collect();
+    let run = |threads| {
+        rkhs_embed(
+            Matrix::new(&x, n, d).unwrap(),
+            Matrix::new(&l, m, d).unwrap(),
+            0.7,
+            1e-6,
+            Threads::Exactly(threads),
+        )
+        .unwrap()
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        let other = run(threads);
+        assert!(
+            one.iter()
+                .zip(&other)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "threads {threads}"
+        );
+    }
+}
+
+#[test]
+fn a_leading_dimension_skips_padding() {
+    let (n, d, m) = (10, 3, 4);
+    let x = data(n, d, 7);
+    let l = data(m, d, 8);
+    let mut padded = vec![f64::NAN; n * 5];
+    for i in 0..n {
+        padded[i * 5..i * 5 + d].copy_from_slice(&x[i * d..(i + 1) * d]);
+    }
+    let dense = rkhs_embed(
+        Matrix::new(&x, n, d).unwrap(),
+        Matrix::new(&l, m, d).unwrap(),
+        0.4,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    let strided = rkhs_embed(
+        Matrix::with_stride(&padded, n, d, 5).unwrap(),
+        Matrix::new(&l, m, d).unwrap(),
+        0.4,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    assert_eq!(dense, strided);
+}
+
+#[test]
+fn duplicate_landmarks_give_finite_output() {
+    let (n, d) = (20, 2);
+    let x = data(n, d, 9);
+    let mut l = x[..4 * d].to_vec();
+    l.extend_from_slice(&x[..2 * d]); // landmarks 4 and 5 repeat 0 and 1
+    let phi = rkhs_embed(
+        Matrix::new(&x, n, d).unwrap(),
+        Matrix::new(&l, 6, d).unwrap(),
+        0.5,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    assert!(phi.iter().all(|v| v.is_finite()));
+    // The pseudo-inverse still reproduces K on the landmarks' span: for a
+    // landmark point x_0, Phi(x_0)·Phi(x_1) = k(x_0, x_1).
+    let dot: f64 = (0..6).map(|k| phi[k] * phi[6 + k]).sum();
+    assert!((dot - rbf(&x[..2], &x[2..4], 0.5)).abs() < 1e-8, "{dot}");
+}
+
+#[test]
+fn bad_input_gets_its_kind_and_message() {
+    let x = data(4, 2, 10);
+    let m = |rows, cols| Matrix::new(&x[..rows * cols], rows, cols).unwrap();
+    let check = |result: helios::Result<Vec<f64>>, kind: ErrorKind, fragment: &str| {
+        let error = result.unwrap_err();
+        assert_eq!(error.kind(), kind, "{error}");
+        assert!(error.to_string().contains(fragment), "{error}");
+    };
+    check(
+        rkhs_embed(m(0, 2), m(2, 2), 1.0, 0.0, Threads::Auto),
+        ErrorKind::InvalidArgument,
+        "n = 0",
+    );
+    check(
+        rkhs_embed(m(2, 2), m(0, 2), 1.0, 0.0, Threads::Auto),
+        ErrorKind::InvalidArgument,
+        "m = 0",
+    );
+    check(
+        rkhs_embed(
+            m(2, 2),
+            Matrix::new(&x[..3], 1, 3).unwrap(),
+            1.0,
+            0.0,
+            Threads::Auto,
+        ),
+        ErrorKind::InvalidArgument,
+        "the landmarks have 3",
+    );
+    for gamma in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        check(
+            rkhs_embed(m(2, 2), m(2, 2), gamma, 0.0, Threads::Auto),
+            ErrorKind::InvalidArgument,
+            "gamma",
+        );
+    }
+    for ridge in [-1e-9, f64::NAN] {
+        check(
+            rkhs_embed(m(2, 2), m(2, 2), 1.0, ridge, Threads::Auto),
+            ErrorKind::InvalidArgument,
+            "ridge",
+        );
+    }
+    let mut bad = x.clone();
+    bad[5] = f64::NAN; // row 2, column 1
+    check(
+        rkhs_embed(
+            Matrix::new(&bad, 4, 2).unwrap(),
+            m(2, 2),
+            1.0,
+            0.0,
+            Threads::Auto,
+        ),
+        ErrorKind::Numeric,
+        "row 2 of X",
+    );
+    bad[5] = f64::INFINITY;
+    check(
+        rkhs_embed(
+            m(2, 2),
+            Matrix::new(&bad, 4, 2).unwrap(),
+            1.0,
+            0.0,
+            Threads::Auto,
+        ),
+        ErrorKind::Numeric,
+        "row 2 of landmarks",
+    );
+    let mut small = vec![0.0; 7];
+    let error = rkhs_embed_into(m(4, 2), m(2, 2), 1.0, 0.0, Threads::Auto, &mut small).unwrap_err();
+    assert!(matches!(
+        error,
+        helios::Error::BufferTooSmall {
+            needed: 8,
+            capacity: 7,
+            ..
+        }
+    ));
+    assert!(Matrix::with_stride(&x, 4, 2, 1).is_err());
+    assert!(Matrix::new(&x, 5, 2).is_err());
+}
+
+#[test]
+fn concurrent_calls_give_the_sequential_bits() {
+    let (n, d, m) = (700, 4, 24);
+    let inputs: Vec<Vec<f32>> = (0..8)
+        .map(|s| data(n, d, 20 + s).iter().map(|&v| v as f32).collect())
+        .collect();
+    let l: Vec<f32> = data(m, d, 30).iter().map(|&v| v as f32).collect();
+    let embed = |x: &Vec<f32>| {
+        rkhs_embed(
+            Matrix::new(x, n, d).unwrap(),
+            Matrix::new(&l, m, d).unwrap(),
+            0.9,
+            1e-6,
+            Threads::Exactly(2),
+        )
+        .unwrap()
+    };
+    let sequential: Vec<Vec<f32>> = inputs.iter().map(embed).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = inputs
+            .iter()
+            .map(|x| scope.spawn(move || embed(x)))
+            .collect();
+        for (handle, expected) in handles.into_iter().zip(&sequential) {
+            let got = handle.join().unwrap();
+            assert!(got
+                .iter()
+                .zip(expected)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    });
+}
