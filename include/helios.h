@@ -254,6 +254,44 @@ enum HeliosStatus helios_parallel_map_f32(const float *input, size_t len, float 
 // As for `helios_parallel_map_f32`, with `double` elements.
 enum HeliosStatus helios_parallel_map_f64(const double *input, size_t len, double *output, size_t output_capacity, size_t *output_needed, const struct HeliosParallelMapOptions *options, HeliosKernelF64 kernel, void *user_data);
 
+// The RBF (Nyström) feature map `Phi = K(X, L) · (K(L, L) + ridge·I)^(-1/2)`
+// with `k(x, l) = exp(-gamma ||x - l||²)`, written to `out` as an n x m
+// row-major matrix, so that `Phi(X) Phi(Y)ᵀ ≈ K(X, Y)`.
+//
+// `x` is n x d with leading dimension `ldx` (≥ d: row i starts at
+// `x[i * ldx]`), `landmarks` m x d with leading dimension `ldl`. The m x m
+// normaliser comes from an eigendecomposition in double precision whatever
+// the input type; eigenvalues at or below `m · DBL_EPSILON · λ_max` count as
+// 0 (a pseudo-inverse), so duplicate landmarks give finite output. With
+// `ridge = 0` and the same landmarks the result equals scikit-learn's
+// `Nystroem(kernel="rbf", gamma=gamma).transform`. `threads` is a worker
+// count or `HELIOS_AUTO`; the output is bit-identical for every count.
+// `out_needed`, when not NULL, receives n·m.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT` (x, landmarks or out NULL),
+// `HELIOS_ERR_INVALID_ARGUMENT` (n, m or d zero, ldx < d, ldl < d, sizes
+// overflowing, gamma not finite and > 0, ridge not finite and >= 0, threads 0
+// or > 1024), `HELIOS_ERR_BUFFER_TOO_SMALL` (out_capacity < n·m),
+// `HELIOS_ERR_NUMERIC` (a NaN or Inf in x or the landmarks; the message names
+// the row).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `x` points to `(n - 1) * ldx + d` floats and `landmarks` to
+// `(m - 1) * ldl + d` (or either is NULL); `out` to `out_capacity` writable
+// floats that do not overlap the inputs; `out_needed` is NULL or writable.
+enum HeliosStatus helios_rkhs_embed_f32(const float *x, size_t n, size_t d, size_t ldx, const float *landmarks, size_t m, size_t ldl, double gamma, double ridge, size_t threads, float *out, size_t out_capacity, size_t *out_needed);
+
+// `helios_rkhs_embed_f32` for `double` matrices: the same contract, errors
+// and guarantees.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// As for `helios_rkhs_embed_f32`, with `double` elements.
+enum HeliosStatus helios_rkhs_embed_f64(const double *x, size_t n, size_t d, size_t ldx, const double *landmarks, size_t m, size_t ldl, double gamma, double ridge, size_t threads, double *out, size_t out_capacity, size_t *out_needed);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

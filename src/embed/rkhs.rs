@@ -114,6 +114,11 @@ impl<'a, T> Matrix<'a, T> {
         })
     }
 
+    /// The elements the matrix spans (from row 0 to the end of the last row).
+    pub fn data(&self) -> &'a [T] {
+        self.data
+    }
+
     /// Row `i`.
     pub fn row(&self, i: usize) -> &'a [T] {
         &self.data[i * self.row_stride..i * self.row_stride + self.cols]

@@ -4,7 +4,7 @@
 use std::ffi::{c_int, c_void};
 
 use super::cancel::HeliosCancelToken;
-use super::handle::{retain, slice_in, slice_out};
+use super::handle::{overlaps, retain, slice_in, slice_out};
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use crate::error::Error;
 use crate::exec::{parallel_map_into, Element, MapOptions, Threads};
@@ -212,16 +212,6 @@ unsafe fn parallel_map_c<T: Element>(
             },
         )
     })
-}
-
-/// Whether `output[0..len)` shares memory with `input`, compared as
-/// addresses so that no reference to the output exists before the check.
-fn overlaps<T>(input: &[T], output: *mut T, len: usize) -> bool {
-    let size = std::mem::size_of::<T>();
-    let (input_start, output_start) = (input.as_ptr() as usize, output as usize);
-    let input_end = input_start + std::mem::size_of_val(input);
-    let output_end = output_start.saturating_add(len * size);
-    input_start < output_end && output_start < input_end
 }
 
 /// Map `input[0..len)` block by block with `kernel` into `output` (capacity

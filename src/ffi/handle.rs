@@ -179,6 +179,16 @@ pub(crate) unsafe fn slice_out<'a, T>(
     Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
 }
 
+/// Whether `output[0..len)` shares memory with `input`, compared as
+/// addresses so that no reference to the output exists before the check.
+pub(crate) fn overlaps<T>(input: &[T], output: *mut T, len: usize) -> bool {
+    let size = std::mem::size_of::<T>();
+    let (input_start, output_start) = (input.as_ptr() as usize, output as usize);
+    let input_end = input_start + std::mem::size_of_val(input);
+    let output_end = output_start.saturating_add(len * size);
+    input_start < output_end && output_start < input_end
+}
+
 fn check_array<T>(data: *const T, len: usize, name: &'static str) -> Result<()> {
     if data.is_null() {
         return Err(Error::NullArgument(name));

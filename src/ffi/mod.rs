@@ -12,7 +12,9 @@ pub mod status;
 pub mod handle;
 pub mod cancel;
 pub mod exec;
+pub mod embed;
 
 pub use cancel::*;
+pub use embed::*;
 pub use exec::*;
 pub use status::*;
