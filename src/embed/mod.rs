@@ -6,4 +6,4 @@
 pub mod linalg;
 pub mod rkhs;
 
-pub use rkhs::{rkhs_embed, rkhs_embed_into, EmbedFloat, Matrix, RKHS_BLOCK_ROWS};
+pub use rkhs::{rkhs_embed, rkhs_embed_into, EmbedFloat, FeatureMap, Matrix, RKHS_BLOCK_ROWS};

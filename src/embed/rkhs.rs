@@ -184,18 +184,198 @@ pub fn rkhs_embed_into<T: EmbedFloat>(
     threads: Threads,
     out: &mut [T],
 ) -> Result<()> {
-    let (n, d, m) = (x.rows(), x.cols(), landmarks.rows());
-    if n == 0 || d == 0 || m == 0 {
+    if x.rows() == 0 || x.cols() == 0 || landmarks.rows() == 0 {
         return Err(Error::invalid(format!(
-            "empty input: n = {n}, d = {d}, m = {m} (all must be at least 1)"
+            "empty input: n = {}, d = {}, m = {} (all must be at least 1)",
+            x.rows(),
+            x.cols(),
+            landmarks.rows()
         )));
     }
-    if landmarks.cols() != d {
+    if landmarks.cols() != x.cols() {
         return Err(Error::invalid(format!(
-            "X has {d} columns but the landmarks have {}",
+            "X has {} columns but the landmarks have {}",
+            x.cols(),
             landmarks.cols()
         )));
     }
+    let needed = x
+        .rows()
+        .checked_mul(landmarks.rows())
+        .ok_or_else(|| Error::invalid("n x m overflows"))?;
+    if out.len() < needed {
+        return Err(Error::BufferTooSmall {
+            name: "out",
+            needed,
+            capacity: out.len(),
+        });
+    }
+    let map = FeatureMap::new(landmarks, gamma, ridge)?;
+    map.apply_into(x, threads, out)
+}
+
+/// The feature map of one landmark set, with its normaliser computed once:
+/// what [`rkhs_embed`] builds per call and the Nyström engine keeps.
+#[derive(Debug, Clone)]
+pub struct FeatureMap<T> {
+    gamma: f64,
+    ridge: f64,
+    landmark_count: usize,
+    dim: usize,
+    landmarks: Vec<T>,
+    landmark_norms: Vec<T>,
+    normaliser: Vec<T>,
+}
+
+impl<T: EmbedFloat> FeatureMap<T> {
+    /// Check the parameters and landmarks and compute the normaliser
+    /// `(K(L, L) + ridge·I)^(-1/2)` in f64, rounded once to `T`.
+    pub fn new(landmarks: Matrix<'_, T>, gamma: f64, ridge: f64) -> Result<FeatureMap<T>> {
+        check_parameters(gamma, ridge)?;
+        let (m, d) = (landmarks.rows(), landmarks.cols());
+        if m == 0 || d == 0 {
+            return Err(Error::invalid(format!(
+                "empty landmarks: m = {m}, d = {d} (both must be at least 1)"
+            )));
+        }
+        check_finite(landmarks, "landmarks")?;
+        let dense: Vec<T> = (0..m)
+            .flat_map(|i| landmarks.row(i).iter().copied())
+            .collect();
+        let dense_f64: Vec<f64> = dense.iter().map(|v| v.to_f64()).collect();
+        let normaliser = inverse_sqrt_psd(&rbf_gram(&dense_f64, m, d, gamma), m, ridge)?;
+        Ok(FeatureMap::from_parts(
+            gamma,
+            ridge,
+            dense,
+            d,
+            normaliser.iter().map(|&v| T::from_f64(v)).collect(),
+        ))
+    }
+
+    /// A map from stored parts (a loaded engine): the normaliser exactly as
+    /// saved, so a reloaded map gives the same bits.
+    pub(crate) fn from_parts(
+        gamma: f64,
+        ridge: f64,
+        landmarks: Vec<T>,
+        dim: usize,
+        normaliser: Vec<T>,
+    ) -> FeatureMap<T> {
+        let landmark_count = landmarks.len() / dim;
+        let landmark_norms = landmarks.chunks_exact(dim).map(squared_norm).collect();
+        FeatureMap {
+            gamma,
+            ridge,
+            landmark_count,
+            dim,
+            landmarks,
+            landmark_norms,
+            normaliser,
+        }
+    }
+
+    /// The landmarks, m x d row-major.
+    pub fn landmarks(&self) -> &[T] {
+        &self.landmarks
+    }
+
+    /// The cached normaliser `(K(L, L) + ridge·I)^(-1/2)`, m x m row-major.
+    pub fn normaliser(&self) -> &[T] {
+        &self.normaliser
+    }
+
+    /// The number of landmarks m (the output width).
+    pub fn landmark_count(&self) -> usize {
+        self.landmark_count
+    }
+
+    /// The input dimension d.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The kernel width and the ridge.
+    pub fn parameters(&self) -> (f64, f64) {
+        (self.gamma, self.ridge)
+    }
+
+    /// `Phi(x)` into `out` (at least n·m elements).
+    pub fn apply_into(&self, x: Matrix<'_, T>, threads: Threads, out: &mut [T]) -> Result<()> {
+        let (n, d, m) = (x.rows(), x.cols(), self.landmark_count);
+        if n == 0 {
+            return Err(Error::invalid("empty input: n = 0 rows"));
+        }
+        if d != self.dim {
+            return Err(Error::invalid(format!(
+                "X has {d} columns but the landmarks have {}",
+                self.dim
+            )));
+        }
+        let needed = n
+            .checked_mul(m)
+            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall {
+                name: "out",
+                needed,
+                capacity: out.len(),
+            });
+        }
+        check_finite(x, "X")?;
+        let threads = threads.resolve()?;
+
+        let landmarks_view = MatRef::from_row_major_slice(&self.landmarks, m, d);
+        let normaliser_view = MatRef::from_row_major_slice(&self.normaliser, m, m);
+        let minus_gamma = T::from_f64(-self.gamma);
+        let two = T::from_f64(2.0);
+        let zero = T::from_f64(0.0);
+        run_blocks(
+            threads,
+            &mut out[..needed],
+            RKHS_BLOCK_ROWS * m,
+            None,
+            || vec![zero; RKHS_BLOCK_ROWS * m],
+            |kernel_block, index, out_block| {
+                let first = index * RKHS_BLOCK_ROWS;
+                let rows = out_block.len() / m;
+                let kernel_block = &mut kernel_block[..rows * m];
+                // K_b = X_b · Lᵀ, then the RBF of the distances in place.
+                faer::linalg::matmul::matmul(
+                    MatMut::from_row_major_slice_mut(kernel_block, rows, m),
+                    Accum::Replace,
+                    x.faer(first, rows),
+                    landmarks_view.transpose(),
+                    T::from_f64(1.0),
+                    Par::Seq,
+                );
+                clear_upper_vector_state();
+                for (r, kernel_row) in kernel_block.chunks_exact_mut(m).enumerate() {
+                    let x_norm = squared_norm(x.row(first + r));
+                    for (k, &l_norm) in kernel_row.iter_mut().zip(&self.landmark_norms) {
+                        let dist2 = x_norm + l_norm - two * *k;
+                        let dist2 = if dist2 > zero { dist2 } else { zero };
+                        *k = (minus_gamma * dist2).exp();
+                    }
+                }
+                // Phi_b = K_b · (K_LL + ridge·I)^(-1/2)
+                faer::linalg::matmul::matmul(
+                    MatMut::from_row_major_slice_mut(out_block, rows, m),
+                    Accum::Replace,
+                    MatRef::from_row_major_slice(kernel_block, rows, m),
+                    normaliser_view,
+                    T::from_f64(1.0),
+                    Par::Seq,
+                );
+                clear_upper_vector_state();
+                check_finite_block(out_block)
+            },
+        )
+    }
+}
+
+/// gamma finite and > 0, ridge finite and >= 0.
+pub(crate) fn check_parameters(gamma: f64, ridge: f64) -> Result<()> {
     if !(gamma.is_finite() && gamma > 0.0) {
         return Err(Error::invalid(format!(
             "gamma is {gamma}: it must be finite and > 0"
@@ -206,73 +386,7 @@ pub fn rkhs_embed_into<T: EmbedFloat>(
             "ridge is {ridge}: it must be finite and >= 0"
         )));
     }
-    let needed = n
-        .checked_mul(m)
-        .ok_or_else(|| Error::invalid("n x m overflows"))?;
-    if out.len() < needed {
-        return Err(Error::BufferTooSmall {
-            name: "out",
-            needed,
-            capacity: out.len(),
-        });
-    }
-    check_finite(x, "X")?;
-    check_finite(landmarks, "landmarks")?;
-    let threads = threads.resolve()?;
-
-    let landmarks_f64: Vec<f64> = (0..m)
-        .flat_map(|i| landmarks.row(i).iter().map(|v| v.to_f64()))
-        .collect();
-    let normaliser_f64 = inverse_sqrt_psd(&rbf_gram(&landmarks_f64, m, d, gamma), m, ridge)?;
-    let normaliser: Vec<T> = normaliser_f64.iter().map(|&v| T::from_f64(v)).collect();
-    let landmark_norms: Vec<T> = (0..m).map(|i| squared_norm(landmarks.row(i))).collect();
-    let landmarks_view = landmarks.faer(0, m);
-    let normaliser_view = MatRef::from_row_major_slice(&normaliser, m, m);
-    let minus_gamma = T::from_f64(-gamma);
-    let two = T::from_f64(2.0);
-    let zero = T::from_f64(0.0);
-
-    run_blocks(
-        threads,
-        &mut out[..needed],
-        RKHS_BLOCK_ROWS * m,
-        None,
-        || vec![zero; RKHS_BLOCK_ROWS * m],
-        |kernel_block, index, out_block| {
-            let first = index * RKHS_BLOCK_ROWS;
-            let rows = out_block.len() / m;
-            let kernel_block = &mut kernel_block[..rows * m];
-            // K_b = X_b · Lᵀ, then the RBF of the distances in place.
-            faer::linalg::matmul::matmul(
-                MatMut::from_row_major_slice_mut(kernel_block, rows, m),
-                Accum::Replace,
-                x.faer(first, rows),
-                landmarks_view.transpose(),
-                T::from_f64(1.0),
-                Par::Seq,
-            );
-            clear_upper_vector_state();
-            for (r, kernel_row) in kernel_block.chunks_exact_mut(m).enumerate() {
-                let x_norm = squared_norm(x.row(first + r));
-                for (k, &l_norm) in kernel_row.iter_mut().zip(&landmark_norms) {
-                    let dist2 = x_norm + l_norm - two * *k;
-                    let dist2 = if dist2 > zero { dist2 } else { zero };
-                    *k = (minus_gamma * dist2).exp();
-                }
-            }
-            // Phi_b = K_b · (K_LL + ridge·I)^(-1/2)
-            faer::linalg::matmul::matmul(
-                MatMut::from_row_major_slice_mut(out_block, rows, m),
-                Accum::Replace,
-                MatRef::from_row_major_slice(kernel_block, rows, m),
-                normaliser_view,
-                T::from_f64(1.0),
-                Par::Seq,
-            );
-            clear_upper_vector_state();
-            check_finite_block(out_block)
-        },
-    )
+    Ok(())
 }
 
 /// A NaN or Inf in a finished block (an overflow in the GEMM) is an error.
@@ -313,7 +427,7 @@ fn squared_norm<T: EmbedFloat>(row: &[T]) -> T {
     T::from_f64(row.iter().map(|v| v.to_f64() * v.to_f64()).sum())
 }
 
-fn check_finite<T: EmbedFloat>(matrix: Matrix<'_, T>, name: &str) -> Result<()> {
+pub(crate) fn check_finite<T: EmbedFloat>(matrix: Matrix<'_, T>, name: &str) -> Result<()> {
     for i in 0..matrix.rows() {
         if let Some(j) = matrix.row(i).iter().position(|v| !v.to_f64().is_finite()) {
             return Err(Error::Numeric(format!(
