@@ -4,6 +4,8 @@
 //! kernel, in f64 whatever the input precision). The GEMMs go to `faer`.
 
 pub mod linalg;
+pub mod nystrom;
 pub mod rkhs;
 
+pub use nystrom::{LandmarkSelection, NystromEngine, NystromOptions};
 pub use rkhs::{rkhs_embed, rkhs_embed_into, EmbedFloat, FeatureMap, Matrix, RKHS_BLOCK_ROWS};

@@ -1,0 +1,461 @@
+//! The incremental Nyström engine: it chooses landmarks from the data it is
+//! built on (seeded: uniform sampling or k-means++), keeps the feature map
+//! with its normaliser, and embeds new rows at a cost that depends only on
+//! how many there are. It is single-owner: one thread at a time (the C layer
+//! returns BUSY to a second one). Engines save to a versioned, checksummed
+//! file, written atomically, and a reloaded engine gives the same bits.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::rkhs::{check_finite, check_parameters, EmbedFloat, FeatureMap, Matrix};
+use crate::error::{Error, Result};
+use crate::exec::{run_blocks, Threads};
+
+/// How [`NystromEngine::build`] chooses its landmarks among the rows of X.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LandmarkSelection {
+    /// m distinct rows drawn uniformly at random (seeded).
+    Uniform,
+    /// k-means++ seeding: each next landmark drawn with probability
+    /// proportional to its squared distance to the nearest one chosen so far,
+    /// which spreads landmarks over the data.
+    KMeansPlusPlus,
+}
+
+/// The settings of a [`NystromEngine`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NystromOptions {
+    /// Kernel width in `exp(-gamma ||x - y||²)`; finite and > 0.
+    pub gamma: f64,
+    /// Added to the diagonal of `K(L, L)`; finite and >= 0.
+    pub ridge: f64,
+    /// The number of landmarks m (the output width).
+    pub landmark_count: usize,
+    /// How the landmarks are chosen.
+    pub selection: LandmarkSelection,
+    /// The seed of the landmark choice: the same data and seed give the same
+    /// landmarks on every machine and thread count.
+    pub seed: u64,
+    /// Worker threads.
+    pub threads: Threads,
+}
+
+impl Default for NystromOptions {
+    /// gamma 1, ridge 1e-6, 256 uniform landmarks, seed 0, default threads.
+    fn default() -> NystromOptions {
+        NystromOptions {
+            gamma: 1.0,
+            ridge: 1e-6,
+            landmark_count: 256,
+            selection: LandmarkSelection::Uniform,
+            seed: 0,
+            threads: Threads::Auto,
+        }
+    }
+}
+
+/// The incremental Nyström engine (single-owner).
+#[derive(Debug, Clone)]
+pub struct NystromEngine<T> {
+    options: NystromOptions,
+    map: Option<FeatureMap<T>>,
+}
+
+impl<T: EmbedFloat> NystromEngine<T> {
+    /// An engine that is not built yet.
+    pub fn new(options: NystromOptions) -> Result<NystromEngine<T>> {
+        check_parameters(options.gamma, options.ridge)?;
+        if options.landmark_count == 0 {
+            return Err(Error::invalid("landmark_count is 0: it must be at least 1"));
+        }
+        options.threads.resolve()?;
+        Ok(NystromEngine { options, map: None })
+    }
+
+    /// The engine's settings.
+    pub fn options(&self) -> &NystromOptions {
+        &self.options
+    }
+
+    /// The feature map, once built.
+    pub fn feature_map(&self) -> Option<&FeatureMap<T>> {
+        self.map.as_ref()
+    }
+
+    /// Choose landmarks among the rows of `x`, cache the normaliser and
+    /// return `Phi(x)` (n x m). Building again replaces the landmarks.
+    pub fn build(&mut self, x: Matrix<'_, T>) -> Result<Vec<T>> {
+        let (n, d, m) = (x.rows(), x.cols(), self.options.landmark_count);
+        if n == 0 || d == 0 {
+            return Err(Error::invalid(format!("empty input: n = {n}, d = {d}")));
+        }
+        if m > n {
+            return Err(Error::invalid(format!(
+                "landmark_count {m} is larger than the {n} rows to choose from"
+            )));
+        }
+        check_finite(x, "X")?;
+        let threads = self.options.threads.resolve()?;
+        let chosen = match self.options.selection {
+            LandmarkSelection::Uniform => uniform_sample(n, m, self.options.seed),
+            LandmarkSelection::KMeansPlusPlus => {
+                kmeans_plus_plus(x, m, self.options.seed, threads)?
+            }
+        };
+        let landmarks: Vec<T> = chosen
+            .iter()
+            .flat_map(|&i| x.row(i).iter().copied())
+            .collect();
+        let map = FeatureMap::new(
+            Matrix::new(&landmarks, m, d)?,
+            self.options.gamma,
+            self.options.ridge,
+        )?;
+        let mut phi = vec![T::from_f64(0.0); n * m];
+        map.apply_into(x, self.options.threads, &mut phi)?;
+        self.map = Some(map);
+        Ok(phi)
+    }
+
+    fn built(&self) -> Result<&FeatureMap<T>> {
+        self.map.as_ref().ok_or_else(|| {
+            Error::InvalidState("the Nyström engine is not built yet: call build first".into())
+        })
+    }
+
+    /// `Phi(x)` with the engine's landmarks, without changing the engine.
+    pub fn transform(&self, x: Matrix<'_, T>) -> Result<Vec<T>> {
+        let map = self.built()?;
+        let size = x
+            .rows()
+            .checked_mul(map.landmark_count())
+            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        let mut phi = vec![T::from_f64(0.0); size];
+        map.apply_into(x, self.options.threads, &mut phi)?;
+        Ok(phi)
+    }
+
+    /// Append `Phi(x_new)` to `phi` (rows of m values). Amortised, the cost
+    /// depends on the new rows only: the old rows are neither read nor moved
+    /// unless the vector has to grow.
+    pub fn update(&self, x_new: Matrix<'_, T>, phi: &mut Vec<T>) -> Result<()> {
+        let map = self.built()?;
+        let m = map.landmark_count();
+        if phi.len() % m != 0 {
+            return Err(Error::invalid(format!(
+                "phi holds {} values, not a whole number of rows of {m}",
+                phi.len()
+            )));
+        }
+        let old = phi.len();
+        let added = x_new
+            .rows()
+            .checked_mul(m)
+            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        phi.resize(old + added, T::from_f64(0.0));
+        let result = map.apply_into(x_new, self.options.threads, &mut phi[old..]);
+        if result.is_err() {
+            phi.truncate(old); // leave the caller's rows as they were
+        }
+        result
+    }
+
+    /// Write `Phi(x_new)` into `buffer` after its first `rows_used` rows and
+    /// return the new row count. Only the new rows are written.
+    pub fn update_into(
+        &self,
+        x_new: Matrix<'_, T>,
+        buffer: &mut [T],
+        rows_used: usize,
+    ) -> Result<usize> {
+        let map = self.built()?;
+        let m = map.landmark_count();
+        let rows = rows_used
+            .checked_add(x_new.rows())
+            .ok_or_else(|| Error::invalid("row count overflows"))?;
+        let needed = rows
+            .checked_mul(m)
+            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        if buffer.len() < needed {
+            return Err(Error::BufferTooSmall {
+                name: "buffer",
+                needed,
+                capacity: buffer.len(),
+            });
+        }
+        map.apply_into(
+            x_new,
+            self.options.threads,
+            &mut buffer[rows_used * m..needed],
+        )?;
+        Ok(rows)
+    }
+
+    /// Save the built engine to `path` (written to a temporary file in the
+    /// same folder, then renamed over `path`, so a reader never sees half a
+    /// file).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let map = self.built()?;
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(std::mem::size_of::<T>() as u32).to_le_bytes());
+        let (gamma, ridge) = map.parameters();
+        bytes.extend_from_slice(&gamma.to_le_bytes());
+        bytes.extend_from_slice(&ridge.to_le_bytes());
+        let selection = match self.options.selection {
+            LandmarkSelection::Uniform => 0u32,
+            LandmarkSelection::KMeansPlusPlus => 1u32,
+        };
+        bytes.extend_from_slice(&selection.to_le_bytes());
+        bytes.extend_from_slice(&self.options.seed.to_le_bytes());
+        bytes.extend_from_slice(&(map.landmark_count() as u64).to_le_bytes());
+        bytes.extend_from_slice(&(map.dim() as u64).to_le_bytes());
+        for &value in map.landmarks().iter().chain(map.normaliser()) {
+            push_element(&mut bytes, value);
+        }
+        let checksum = fnv1a(&bytes);
+        bytes.extend_from_slice(&checksum.to_le_bytes());
+        write_atomically(path, &bytes)
+    }
+
+    /// Load an engine saved by [`save`](Self::save) with the same element
+    /// type. A truncated, corrupt or foreign file gives [`Error::Format`].
+    pub fn load(path: &Path) -> Result<NystromEngine<T>> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            context: format!("cannot read {}", path.display()),
+            source,
+        })?;
+        let format = |what: &str| Error::Format(format!("{}: {what}", path.display()));
+        if bytes.len() < HEADER_LEN + 8 || &bytes[..8] != MAGIC {
+            return Err(format(
+                "not a helios Nyström engine file (bad magic or too short)",
+            ));
+        }
+        let (body, stored) = bytes.split_at(bytes.len() - 8);
+        if fnv1a(body) != u64::from_le_bytes(stored.try_into().expect("8 bytes")) {
+            return Err(format("corrupt or truncated (checksum mismatch)"));
+        }
+        let mut reader = Reader { bytes: body, at: 8 };
+        let version = reader.u32();
+        if version != FORMAT_VERSION {
+            return Err(format(&format!(
+                "format version {version}, this library reads {FORMAT_VERSION}"
+            )));
+        }
+        let element = reader.u32() as usize;
+        if element != std::mem::size_of::<T>() {
+            return Err(format(&format!(
+                "holds {element}-byte elements, but was loaded as {}-byte ones",
+                std::mem::size_of::<T>()
+            )));
+        }
+        let (gamma, ridge) = (reader.f64(), reader.f64());
+        let selection = match reader.u32() {
+            0 => LandmarkSelection::Uniform,
+            1 => LandmarkSelection::KMeansPlusPlus,
+            other => return Err(format(&format!("unknown landmark selection {other}"))),
+        };
+        let seed = reader.u64();
+        let (m, d) = (reader.u64() as usize, reader.u64() as usize);
+        let count = m
+            .checked_mul(d)
+            .and_then(|md| md.checked_add(m.checked_mul(m)?))
+            .filter(|_| m > 0 && d > 0)
+            .ok_or_else(|| format(&format!("impossible sizes m = {m}, d = {d}")))?;
+        if count.checked_mul(element) != Some(body.len() - HEADER_LEN) {
+            return Err(format("the sizes in the header do not match the data"));
+        }
+        check_parameters(gamma, ridge).map_err(|e| format(&e.to_string()))?;
+        let values: Vec<T> = (0..count).map(|_| reader.element::<T>()).collect();
+        let (landmarks, normaliser) = values.split_at(m * d);
+        let options = NystromOptions {
+            gamma,
+            ridge,
+            landmark_count: m,
+            selection,
+            seed,
+            threads: Threads::Auto,
+        };
+        let map = FeatureMap::from_parts(gamma, ridge, landmarks.to_vec(), d, normaliser.to_vec());
+        Ok(NystromEngine {
+            options,
+            map: Some(map),
+        })
+    }
+}
+
+const MAGIC: &[u8; 8] = b"HELIOSNY";
+const FORMAT_VERSION: u32 = 1;
+/// magic, version, element size, gamma, ridge, selection, seed, m, d.
+const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8;
+
+fn push_element<T: EmbedFloat>(bytes: &mut Vec<u8>, value: T) {
+    if std::mem::size_of::<T>() == 4 {
+        bytes.extend_from_slice(&(value.to_f64() as f32).to_le_bytes());
+    } else {
+        bytes.extend_from_slice(&value.to_f64().to_le_bytes());
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let out = self.bytes[self.at..self.at + N]
+            .try_into()
+            .expect("length checked by the caller");
+        self.at += N;
+        out
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+    fn f64(&mut self) -> f64 {
+        f64::from_le_bytes(self.take())
+    }
+    fn element<T: EmbedFloat>(&mut self) -> T {
+        if std::mem::size_of::<T>() == 4 {
+            T::from_f64(f64::from(f32::from_le_bytes(self.take())))
+        } else {
+            T::from_f64(self.f64())
+        }
+    }
+}
+
+/// FNV-1a, 64-bit: enough to catch truncation and bit rot in a local file.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |what: &str, source| Error::Io {
+        context: format!("{what} {}", path.display()),
+        source,
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".tmp{}", std::process::id()));
+    let temporary = std::path::PathBuf::from(temporary);
+    let result = (|| {
+        let mut file = std::fs::File::create(&temporary)
+            .map_err(|e| io("cannot create a temporary file for", e))?;
+        file.write_all(bytes).map_err(|e| io("cannot write", e))?;
+        file.sync_all().map_err(|e| io("cannot flush", e))?;
+        std::fs::rename(&temporary, path).map_err(|e| io("cannot rename the temporary file to", e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+/// A SplitMix64 generator: small, seeded, the same on every platform.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..bound` (multiply-shift; the bias is below 2^-40 here).
+    fn below(&mut self, bound: usize) -> usize {
+        ((u128::from(self.next()) * bound as u128) >> 64) as usize
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `m` distinct indices of `0..n`, in draw order (partial Fisher-Yates).
+fn uniform_sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
+    let mut rng = SplitMix64(seed);
+    let mut indices: Vec<usize> = (0..n).collect();
+    for i in 0..m {
+        let j = i + rng.below(n - i);
+        indices.swap(i, j);
+    }
+    indices.truncate(m);
+    indices
+}
+
+/// k-means++ seeding of `m` rows of `x`. The distance updates run on the
+/// worker blocks; the draw itself scans the distances in index order, so the
+/// choice is the same for every thread count.
+fn kmeans_plus_plus<T: EmbedFloat>(
+    x: Matrix<'_, T>,
+    m: usize,
+    seed: u64,
+    threads: usize,
+) -> Result<Vec<usize>> {
+    let n = x.rows();
+    let mut rng = SplitMix64(seed);
+    let mut chosen = Vec::with_capacity(m);
+    let mut taken = vec![false; n];
+    let mut nearest = vec![f64::INFINITY; n];
+    let mut next = rng.below(n);
+    loop {
+        chosen.push(next);
+        taken[next] = true;
+        if chosen.len() == m {
+            return Ok(chosen);
+        }
+        let centre: Vec<f64> = x.row(next).iter().map(|v| v.to_f64()).collect();
+        run_blocks(
+            threads,
+            &mut nearest,
+            4096,
+            None,
+            || (),
+            |(), index, block| {
+                for (offset, best) in block.iter_mut().enumerate() {
+                    let row = x.row(index * 4096 + offset);
+                    let dist2: f64 = row
+                        .iter()
+                        .zip(&centre)
+                        .map(|(a, c)| (a.to_f64() - c) * (a.to_f64() - c))
+                        .sum();
+                    if dist2 < *best {
+                        *best = dist2;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let total: f64 = nearest.iter().sum();
+        next = if total > 0.0 {
+            let target = rng.unit() * total;
+            let mut running = 0.0;
+            let mut pick = None;
+            for (i, &dist2) in nearest.iter().enumerate() {
+                running += dist2;
+                if dist2 > 0.0 && running > target {
+                    pick = Some(i);
+                    break;
+                }
+            }
+            // Rounding can leave the target just past the end: take the last
+            // point with a positive distance.
+            pick.or_else(|| nearest.iter().rposition(|&d| d > 0.0))
+                .expect("total > 0")
+        } else {
+            // Every point sits on a landmark already (fewer distinct rows than
+            // m): take untaken rows uniformly; the normaliser's pseudo-inverse
+            // handles the duplicates.
+            let free: Vec<usize> = (0..n).filter(|&i| !taken[i]).collect();
+            free[rng.below(free.len())]
+        };
+    }
+}
