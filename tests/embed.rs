@@ -294,3 +294,56 @@ fn concurrent_calls_give_the_sequential_bits() {
         }
     });
 }
+
+#[test]
+fn f32_stays_accurate_for_data_far_from_the_origin() {
+    // Distances are taken relative to the landmarks' mean: with the raw GEMM
+    // identity, points near 1000 gave k(x, x) = 0.37 in f32.
+    let (n, d) = (20, 3);
+    let x64: Vec<f64> = data(n, d, 40).iter().map(|v| 1000.0 + v).collect();
+    let x32: Vec<f32> = x64.iter().map(|&v| v as f32).collect();
+    let back: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+    let phi64 = rkhs_embed(
+        Matrix::new(&back, n, d).unwrap(),
+        Matrix::new(&back, n, d).unwrap(),
+        2.0,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    let phi32 = rkhs_embed(
+        Matrix::new(&x32, n, d).unwrap(),
+        Matrix::new(&x32, n, d).unwrap(),
+        2.0,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    let worst = phi64
+        .iter()
+        .zip(&phi32)
+        .map(|(a, b)| (a - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-3, "max |phi32 - phi64| = {worst}");
+    // And Phi Phiᵀ is the kernel: 1 on the diagonal.
+    for i in 0..n {
+        let diag: f32 = (0..n).map(|k| phi32[i * n + k] * phi32[i * n + k]).sum();
+        assert!((diag - 1.0).abs() < 1e-3, "k(x{i}, x{i}) = {diag}");
+    }
+}
+
+#[test]
+fn a_squared_distance_that_overflows_is_a_numeric_error() {
+    let landmarks = [0.0f32, 1.0];
+    let x = [0.5f32, 1e20, 0.25];
+    let error = rkhs_embed(
+        Matrix::new(&x, 3, 1).unwrap(),
+        Matrix::new(&landmarks, 2, 1).unwrap(),
+        1.0,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Numeric);
+    assert!(error.to_string().contains("row 1 of X"), "{error}");
+}
