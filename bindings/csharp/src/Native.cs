@@ -1,5 +1,5 @@
 // The P/Invoke declarations of include/helios.h. Everything here is internal:
-// the public API (Library, CancelToken, ParallelMap) wraps it with checked
+// the public API (Library, CancelToken, ParallelMap, Rkhs) wraps it with checked
 // arguments, exceptions and SafeHandles.
 
 using System;
@@ -85,6 +85,16 @@ namespace Helios
         internal static extern Status helios_parallel_map_f64(
             void* input, UIntPtr len, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded,
             ref MapOptions options, Kernel kernel, IntPtr userData);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_rkhs_embed_f32(
+            void* x, UIntPtr n, UIntPtr d, UIntPtr ldx, void* landmarks, UIntPtr m, UIntPtr ldl, double gamma,
+            double ridge, UIntPtr threads, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_rkhs_embed_f64(
+            void* x, UIntPtr n, UIntPtr d, UIntPtr ldx, void* landmarks, UIntPtr m, UIntPtr ldl, double gamma,
+            double ridge, UIntPtr threads, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
 
         /// <summary>
         /// Throw a <see cref="HeliosException"/> for a failed status. Call it

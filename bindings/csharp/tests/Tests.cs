@@ -61,6 +61,16 @@ namespace Helios.Tests
             harness.Run("ObjectDisposedException after Dispose; Dispose twice is fine", DisposedToken);
             harness.Run("disposing a token while a run uses it is safe", DisposeDuringRun);
             harness.Run("4 threads calling ParallelMap at once match sequential runs", ConcurrentCallers);
+            harness.Run("Rkhs: Phi Phiᵀ reproduces K when the landmarks are the points", EmbedReproducesKernel);
+            harness.Run("Rkhs: Phi(X) Phi(L)ᵀ reproduces K(X, L) for other points", EmbedOtherPoints);
+            harness.Run("Rkhs: bit-identical for every thread count", EmbedDeterminism);
+            harness.Run("Rkhs: float is close to double", EmbedFloatCloseToDouble);
+            harness.Run("Rkhs: leading dimensions and slices give the dense bits", EmbedLeadingDimension);
+            harness.Run("Rkhs: two-dimensional arrays", EmbedRectangularArrays);
+            harness.Run("Rkhs: duplicate landmarks give finite output", EmbedDuplicateLandmarks);
+            harness.Run("Rkhs: 8 threads embedding at once match sequential runs", EmbedConcurrentCallers);
+            harness.Run("Rkhs: helios errors come back as HeliosException", EmbedHeliosErrors);
+            harness.Run("Rkhs: .NET-only mistakes get .NET argument exceptions", EmbedArgumentErrors);
             harness.Run("a process whose kernels ran on worker threads exits", ProcessExits);
 
             return harness.Finish();
@@ -713,6 +723,438 @@ namespace Helios.Tests
             {
                 throw problem;
             }
+        }
+
+        // ---- RKHS feature map --------------------------------------------------------------
+
+        // Points uniform in [-scale, scale]^d, row-major, one row after another.
+        private static double[] RandomPoints(int rows, int d, double scale, int seed)
+        {
+            var random = new Random(seed);
+            var values = new double[rows * d];
+            for (int i = 0; i < values.Length; i++)
+            {
+                values[i] = (random.NextDouble() * 2.0 - 1.0) * scale;
+            }
+            return values;
+        }
+
+        private static float[] ToFloats(double[] values)
+        {
+            return values.Select(v => (float)v).ToArray();
+        }
+
+        // K(A, B)[i, j] = exp(-gamma ||a_i - b_j||²), the plain definition.
+        private static double[] RbfKernel(double[] a, int rowsA, double[] b, int rowsB, int d, double gamma)
+        {
+            var k = new double[rowsA * rowsB];
+            for (int i = 0; i < rowsA; i++)
+            {
+                for (int j = 0; j < rowsB; j++)
+                {
+                    double squared = 0.0;
+                    for (int c = 0; c < d; c++)
+                    {
+                        double diff = a[i * d + c] - b[j * d + c];
+                        squared += diff * diff;
+                    }
+                    k[i * rowsB + j] = Math.Exp(-gamma * squared);
+                }
+            }
+            return k;
+        }
+
+        // A · Bᵀ for row-major A (rowsA x cols) and B (rowsB x cols).
+        private static double[] TimesTransposed(double[] a, int rowsA, double[] b, int rowsB, int cols)
+        {
+            var product = new double[rowsA * rowsB];
+            for (int i = 0; i < rowsA; i++)
+            {
+                for (int j = 0; j < rowsB; j++)
+                {
+                    double sum = 0.0;
+                    for (int c = 0; c < cols; c++)
+                    {
+                        sum += a[i * cols + c] * b[j * cols + c];
+                    }
+                    product[i * rowsB + j] = sum;
+                }
+            }
+            return product;
+        }
+
+        private static void Close(double[] expected, double[] actual, double tolerance, string what)
+        {
+            Assert.Equal(expected.Length, actual.Length, what + " (length)");
+            for (int i = 0; i < expected.Length; i++)
+            {
+                if (!(Math.Abs(expected[i] - actual[i]) <= tolerance))
+                {
+                    throw new AssertionException(what + ": element " + i + " is " + actual[i].ToString("R")
+                        + " but the reference has " + expected[i].ToString("R") + " (tolerance " + tolerance + ")");
+                }
+            }
+        }
+
+        // The same matrix with rows `stride` apart; the padding holds NaN, so
+        // helios reading it would fail with Status.Numeric.
+        private static T[] Padded<T>(T[] dense, int rows, int d, int stride, T padding)
+        {
+            var padded = new T[(rows - 1) * stride + d];
+            for (int i = 0; i < padded.Length; i++)
+            {
+                padded[i] = padding;
+            }
+            for (int i = 0; i < rows; i++)
+            {
+                Array.Copy(dense, i * d, padded, i * stride, d);
+            }
+            return padded;
+        }
+
+        private static void EmbedReproducesKernel()
+        {
+            const int n = 40, d = 5;
+            const double gamma = 0.5;
+            double[] x = RandomPoints(n, d, 1.0, 20);
+            // With the points as landmarks and no ridge, Phi = K^(1/2), so Phi Phiᵀ = K.
+            double[] phi = Rkhs.Embed(x, n, d, x, n, gamma, ridge: 0.0);
+            Assert.Equal(n * n, phi.Length, "n x m elements");
+            double[] k = RbfKernel(x, n, x, n, d, gamma);
+            Close(k, TimesTransposed(phi, n, phi, n, n), 1e-8, "Phi Phiᵀ against K");
+            // Phi(L) is the symmetric square root of K(L, L).
+            for (int i = 0; i < n; i++)
+            {
+                for (int j = 0; j < i; j++)
+                {
+                    Assert.True(Math.Abs(phi[i * n + j] - phi[j * n + i]) <= 1e-10, "Phi(L) is not symmetric at "
+                        + i + ", " + j);
+                }
+            }
+        }
+
+        private static void EmbedOtherPoints()
+        {
+            const int n = 50, m = 12, d = 3;
+            const double gamma = 0.8;
+            double[] x = RandomPoints(n, d, 1.5, 21);
+            double[] landmarks = RandomPoints(m, d, 1.5, 22);
+            // Phi(X) Phi(L)ᵀ = K(X, L) K(L, L)^(-1/2) K(L, L)^(1/2) = K(X, L).
+            double[] phiX = Rkhs.Embed(x, n, d, landmarks, m, gamma, ridge: 0.0);
+            double[] phiL = Rkhs.Embed(landmarks, m, d, landmarks, m, gamma, ridge: 0.0);
+            Close(RbfKernel(x, n, landmarks, m, d, gamma), TimesTransposed(phiX, n, phiL, m, m), 1e-8,
+                "Phi(X) Phi(L)ᵀ against K(X, L)");
+            Close(RbfKernel(landmarks, m, landmarks, m, d, gamma), TimesTransposed(phiL, m, phiL, m, m), 1e-8,
+                "Phi(L) Phi(L)ᵀ against K(L, L)");
+            // A ridge shrinks the map: Phi Phiᵀ = K (K + ridge I)^(-1) K is below K on the diagonal.
+            double[] ridged = Rkhs.Embed(landmarks, m, d, landmarks, m, gamma, ridge: 0.1);
+            double[] gram = TimesTransposed(ridged, m, ridged, m, m);
+            for (int i = 0; i < m; i++)
+            {
+                Assert.True(gram[i * m + i] < 1.0 && gram[i * m + i] > 0.5, "ridged diagonal " + gram[i * m + i]);
+            }
+        }
+
+        private static void EmbedDeterminism()
+        {
+            const int n = 1000, m = 30, d = 8; // 4 blocks of 256 rows
+            float[] x = ToFloats(RandomPoints(n, d, 2.0, 23));
+            float[] landmarks = ToFloats(RandomPoints(m, d, 2.0, 24));
+            float[] reference = Rkhs.Embed(x, n, d, landmarks, m, 0.3, threads: 1);
+            Assert.True(reference.All(v => !float.IsNaN(v) && !float.IsInfinity(v)), "finite output");
+            Assert.True(reference.Any(v => v != 0.0f), "a non-zero output");
+            foreach (int? threads in new int?[] { 2, 3, 4, 7, null })
+            {
+                Assert.BitIdentical(reference, Rkhs.Embed(x, n, d, landmarks, m, 0.3, threads: threads),
+                    "float, threads " + (threads?.ToString() ?? "auto"));
+            }
+            double[] xd = RandomPoints(n, d, 2.0, 25);
+            double[] ld = RandomPoints(m, d, 2.0, 26);
+            double[] referenceDouble = Rkhs.Embed(xd, n, d, ld, m, 0.3, threads: 1);
+            foreach (int? threads in new int?[] { 2, 3, null })
+            {
+                Assert.BitIdentical(referenceDouble, Rkhs.Embed(xd, n, d, ld, m, 0.3, threads: threads),
+                    "double, threads " + (threads?.ToString() ?? "auto"));
+            }
+        }
+
+        private static void EmbedFloatCloseToDouble()
+        {
+            const int n = 300, m = 25, d = 6;
+            double[] x = RandomPoints(n, d, 1.0, 27);
+            double[] landmarks = RandomPoints(m, d, 1.0, 28);
+            double[] exact = Rkhs.Embed(x, n, d, landmarks, m, 1.0);
+            float[] single = Rkhs.Embed(ToFloats(x), n, d, ToFloats(landmarks), m, 1.0);
+            Close(exact, single.Select(v => (double)v).ToArray(), 1e-4, "float against double");
+            double largest = exact.Max(v => Math.Abs(v));
+            Assert.True(largest > 0.1, "the map is not trivially small: " + largest);
+        }
+
+        private static void EmbedLeadingDimension()
+        {
+            const int n = 300, m = 17, d = 4, ldx = 7, ldl = 5;
+            double[] x = RandomPoints(n, d, 1.0, 29);
+            double[] landmarks = RandomPoints(m, d, 1.0, 30);
+            double[] dense = Rkhs.Embed(x, n, d, landmarks, m, 0.7, threads: 2);
+
+            // Padding of NaN between rows is never read; an output longer than
+            // n·m keeps its tail.
+            var output = new double[n * m + 5];
+            for (int i = 0; i < output.Length; i++)
+            {
+                output[i] = -3.5;
+            }
+            Rkhs.Embed(Padded(x, n, d, ldx, double.NaN), n, d, ldx, Padded(landmarks, m, d, ldl, double.NaN), m, ldl,
+                output, 0.7, threads: 3);
+            Assert.BitIdentical(dense, output.Take(n * m).ToArray(), "double, padded rows");
+            Assert.True(output.Skip(n * m).All(v => v == -3.5), "elements past n·m were changed");
+
+            float[] xf = ToFloats(x), lf = ToFloats(landmarks);
+            float[] denseFloat = Rkhs.Embed(xf, n, d, lf, m, 0.7);
+            var outputFloat = new float[n * m];
+            Rkhs.Embed(Padded(xf, n, d, ldx, float.NaN), n, d, ldx, Padded(lf, m, d, ldl, float.NaN), m, ldl,
+                outputFloat, 0.7);
+            Assert.BitIdentical(denseFloat, outputFloat, "float, padded rows");
+
+            // ld == d through the Span overload, on slices of larger arrays.
+            var big = new float[5 + n * d + 3];
+            Array.Copy(xf, 0, big, 5, n * d);
+            Span<float> target = new float[n * m + 2];
+            Rkhs.Embed(big.AsSpan(5, n * d), n, d, d, lf, m, d, target.Slice(1, n * m), 0.7);
+            Assert.BitIdentical(denseFloat, target.Slice(1, n * m).ToArray(), "float, sliced spans");
+
+            // A sub-matrix: columns 1..3 of a 6-column matrix, as d = 3 with ld = 6.
+            double[] wide = RandomPoints(n, 6, 1.0, 31);
+            double[] columns = new double[n * 3];
+            for (int i = 0; i < n; i++)
+            {
+                Array.Copy(wide, i * 6 + 1, columns, i * 3, 3);
+            }
+            var sub = new double[n * n];
+            Rkhs.Embed(wide.AsSpan(1), n, 3, 6, wide.AsSpan(1), n, 6, sub, 0.5);
+            Assert.BitIdentical(Rkhs.Embed(columns, n, 3, columns, n, 0.5), sub, "a column block with ld 6");
+        }
+
+        private static void EmbedRectangularArrays()
+        {
+            const int n = 30, m = 9, d = 4;
+            double[] x = RandomPoints(n, d, 1.0, 32);
+            double[] landmarks = RandomPoints(m, d, 1.0, 33);
+            var x2 = new double[n, d];
+            var l2 = new double[m, d];
+            Buffer.BlockCopy(x, 0, x2, 0, x.Length * sizeof(double));
+            Buffer.BlockCopy(landmarks, 0, l2, 0, landmarks.Length * sizeof(double));
+            double[,] phi = Rkhs.Embed(x2, l2, 0.9, threads: 2);
+            Assert.Equal(n, phi.GetLength(0), "rows");
+            Assert.Equal(m, phi.GetLength(1), "columns");
+            var flat = new double[n * m];
+            Buffer.BlockCopy(phi, 0, flat, 0, flat.Length * sizeof(double));
+            Assert.BitIdentical(Rkhs.Embed(x, n, d, landmarks, m, 0.9), flat, "double[,] against double[]");
+
+            float[,] phiFloat = Rkhs.Embed(new float[,] { { 0, 0 }, { 1, 1 } }, new float[,] { { 0, 0 }, { 1, 1 } }, 0.5,
+                ridge: 0.0);
+            float k01 = phiFloat[0, 0] * phiFloat[1, 0] + phiFloat[0, 1] * phiFloat[1, 1];
+            Assert.True(Math.Abs(k01 - Math.Exp(-1.0)) < 1e-6, "float[,]: k(x0, x1) = " + k01);
+
+            Assert.Helios(Status.InvalidArgument, "empty",
+                () => Rkhs.Embed(new float[0, 2], new float[3, 2], 1.0), "no rows");
+            Assert.Helios(Status.InvalidArgument, "empty",
+                () => Rkhs.Embed(new double[2, 0], new double[3, 0], 1.0), "no columns");
+            Assert.Equal("landmarks", Assert.Throws<ArgumentException>(
+                () => Rkhs.Embed(new float[2, 3], new float[2, 2], 1.0), "column mismatch").ParamName, "ParamName");
+            Assert.Equal("x", Assert.Throws<ArgumentNullException>(
+                () => Rkhs.Embed((double[,])null, l2, 1.0), "null x").ParamName, "ParamName");
+            Assert.Equal("landmarks", Assert.Throws<ArgumentNullException>(
+                () => Rkhs.Embed(x2, (double[,])null, 1.0), "null landmarks").ParamName, "ParamName");
+        }
+
+        private static void EmbedDuplicateLandmarks()
+        {
+            const int n = 20, d = 3;
+            const double gamma = 0.6;
+            double[] points = RandomPoints(n, d, 1.0, 34);
+            // Every point twice: K(L, L) is singular, and the pseudo-inverse
+            // still gives Phi Phiᵀ = K on the points.
+            double[] twice = points.Concat(points).ToArray();
+            foreach (double ridge in new[] { 0.0, 1e-6 })
+            {
+                double[] phi = Rkhs.Embed(points, n, d, twice, 2 * n, gamma, ridge);
+                Assert.True(phi.All(v => !double.IsNaN(v) && !double.IsInfinity(v)), "finite, ridge " + ridge);
+                if (ridge == 0.0)
+                {
+                    Close(RbfKernel(points, n, points, n, d, gamma), TimesTransposed(phi, n, phi, n, 2 * n), 1e-7,
+                        "Phi Phiᵀ with duplicated landmarks");
+                }
+                float[] phiFloat = Rkhs.Embed(ToFloats(points), n, d, ToFloats(twice), 2 * n, gamma, ridge);
+                Assert.True(phiFloat.All(v => !float.IsNaN(v) && !float.IsInfinity(v)), "float finite, ridge " + ridge);
+            }
+            // Five copies of one landmark: K(L, L) has rank 1, Phi has one
+            // direction and Phi Phiᵀ = k(x, l) k(y, l).
+            double[] same = Enumerable.Repeat(new[] { 0.1, -0.2, 0.3 }, 5).SelectMany(r => r).ToArray();
+            double[] single = Rkhs.Embed(points, n, d, same, 5, gamma, ridge: 0.0);
+            Assert.True(single.All(v => !double.IsNaN(v) && !double.IsInfinity(v)), "one landmark five times");
+            double[] kxl = RbfKernel(points, n, same, 1, d, gamma);
+            Close(TimesTransposed(kxl, n, kxl, n, 1), TimesTransposed(single, n, single, n, 5), 1e-8,
+                "Phi Phiᵀ with one repeated landmark");
+        }
+
+        private static void EmbedConcurrentCallers()
+        {
+            const int callers = 8, runs = 4, d = 5, m = 16;
+            var inputs = new float[callers][];
+            var landmarks = new float[callers][];
+            var rows = new int[callers];
+            var expected = new float[callers][];
+            for (int c = 0; c < callers; c++)
+            {
+                rows[c] = 300 + 97 * c;
+                inputs[c] = ToFloats(RandomPoints(rows[c], d, 1.0, 40 + c));
+                landmarks[c] = ToFloats(RandomPoints(m, d, 1.0, 60 + c));
+                expected[c] = Rkhs.Embed(inputs[c], rows[c], d, landmarks[c], m, 0.4, threads: 1);
+            }
+            Exception problem = null;
+            using (var go = new ManualResetEventSlim())
+            {
+                var workers = Enumerable.Range(0, callers).Select(c => new Thread(() =>
+                {
+                    try
+                    {
+                        go.Wait();
+                        for (int r = 0; r < runs; r++)
+                        {
+                            float[] output = Rkhs.Embed(inputs[c], rows[c], d, landmarks[c], m, 0.4,
+                                threads: 1 + ((c + r) % 3));
+                            Assert.BitIdentical(expected[c], output, "caller " + c + ", run " + r);
+                        }
+                        // A failure on this thread keeps this thread's message.
+                        Assert.Helios(Status.InvalidArgument, "gamma is -" + (c + 1),
+                            () => Rkhs.Embed(inputs[c], rows[c], d, landmarks[c], m, -(c + 1)), "caller " + c);
+                    }
+                    catch (Exception e)
+                    {
+                        Interlocked.CompareExchange(ref problem, e, null);
+                    }
+                })).ToList();
+                workers.ForEach(w => w.Start());
+                go.Set();
+                workers.ForEach(w => w.Join());
+            }
+            if (problem != null)
+            {
+                throw problem;
+            }
+        }
+
+        private static void EmbedHeliosErrors()
+        {
+            const int n = 8, m = 3, d = 2;
+            float[] x = ToFloats(RandomPoints(n, d, 1.0, 35));
+            float[] landmarks = ToFloats(RandomPoints(m, d, 1.0, 36));
+            double[] xd = RandomPoints(n, d, 1.0, 37);
+            var output = new float[n * m];
+            Assert.Helios(Status.InvalidArgument, "gamma", () => Rkhs.Embed(x, n, d, landmarks, m, 0.0), "gamma 0");
+            Assert.Helios(Status.InvalidArgument, "gamma", () => Rkhs.Embed(x, n, d, landmarks, m, -1.0), "gamma -1");
+            Assert.Helios(Status.InvalidArgument, "gamma",
+                () => Rkhs.Embed(xd, n, d, xd, n, double.NaN), "gamma NaN");
+            Assert.Helios(Status.InvalidArgument, "gamma",
+                () => Rkhs.Embed(x, n, d, landmarks, m, double.PositiveInfinity), "gamma +Inf");
+            Assert.Helios(Status.InvalidArgument, "ridge",
+                () => Rkhs.Embed(x, n, d, landmarks, m, 1.0, ridge: -1.0), "ridge -1");
+            Assert.Helios(Status.InvalidArgument, "ridge",
+                () => Rkhs.Embed(xd, n, d, xd, n, 1.0, ridge: double.NaN), "ridge NaN");
+            Assert.Helios(Status.InvalidArgument, "ridge",
+                () => Rkhs.Embed(x, n, d, landmarks, m, 1.0, ridge: double.PositiveInfinity), "ridge +Inf");
+            Assert.Helios(Status.InvalidArgument, "thread",
+                () => Rkhs.Embed(x, n, d, landmarks, m, 1.0, threads: 0), "threads 0");
+            Assert.Helios(Status.InvalidArgument, "1024",
+                () => Rkhs.Embed(x, n, d, landmarks, m, 1.0, threads: 1025), "threads 1025");
+            Assert.Helios(Status.InvalidArgument, "empty",
+                () => Rkhs.Embed(new float[0], 0, d, landmarks, m, 1.0), "n 0");
+            Assert.Helios(Status.InvalidArgument, "empty",
+                () => Rkhs.Embed(x, n, d, new float[0], 0, 1.0), "m 0");
+            Assert.Helios(Status.InvalidArgument, "empty",
+                () => Rkhs.Embed(new double[0], 4, 0, new double[0], 2, 1.0), "d 0");
+            Assert.Helios(Status.InvalidArgument, "leading dimension",
+                () => Rkhs.Embed(x, n, d, 1, landmarks, m, d, output, 1.0), "ldx < d");
+            Assert.Helios(Status.InvalidArgument, "leading dimension",
+                () => Rkhs.Embed(x, n, d, d, landmarks, m, 0, output, 1.0), "ldl < d");
+
+            // A NaN or infinity names its row.
+            float[] withNaN = (float[])x.Clone();
+            withNaN[5 * d + 1] = float.NaN;
+            Assert.Helios(Status.Numeric, "row 5", () => Rkhs.Embed(withNaN, n, d, landmarks, m, 1.0), "NaN in x");
+            double[] withInfinity = (double[])xd.Clone();
+            withInfinity[2 * d] = double.NegativeInfinity;
+            Assert.Helios(Status.Numeric, "row 2",
+                () => Rkhs.Embed(xd, n, d, withInfinity, n, 1.0), "-Inf in the landmarks");
+            HeliosException inLandmarks = Assert.Helios(Status.Numeric, "landmarks",
+                () => Rkhs.Embed(xd, n, d, withInfinity, n, 1.0), "-Inf in the landmarks");
+            Assert.Equal("HELIOS_ERR_NUMERIC", inLandmarks.StatusName, "StatusName");
+
+            // Output shorter than n·m; an empty one too.
+            Assert.Helios(Status.BufferTooSmall, "24",
+                () => Rkhs.Embed(x, n, d, d, landmarks, m, d, new float[n * m - 1], 1.0), "output too small");
+            Assert.Helios(Status.BufferTooSmall, "needed",
+                () => Rkhs.Embed(x, n, d, d, landmarks, m, d, Span<float>.Empty, 1.0), "empty output");
+            Assert.Helios(Status.BufferTooSmall, "needed",
+                () => Rkhs.Embed(xd, n, d, d, xd, n, d, new double[n * n - 1], 1.0), "double output too small");
+
+            // Output overlapping an input.
+            var shared = new float[n * d + n * m];
+            Array.Copy(x, shared, x.Length);
+            Assert.Helios(Status.InvalidArgument, "overlap",
+                () => Rkhs.Embed(shared.AsSpan(0, n * d), n, d, d, landmarks, m, d, shared.AsSpan(n * d - 1), 1.0),
+                "output overlapping x");
+            Rkhs.Embed(shared.AsSpan(0, n * d), n, d, d, landmarks, m, d, shared.AsSpan(n * d), 1.0); // adjacent is fine
+        }
+
+        private static void EmbedArgumentErrors()
+        {
+            const int n = 6, m = 4, d = 3;
+            double[] x = RandomPoints(n, d, 1.0, 38);
+            double[] landmarks = RandomPoints(m, d, 1.0, 39);
+            var output = new double[n * m];
+            Assert.Equal("x", Assert.Throws<ArgumentNullException>(
+                () => Rkhs.Embed((double[])null, n, d, landmarks, m, 1.0), "null x").ParamName, "ParamName");
+            Assert.Equal("landmarks", Assert.Throws<ArgumentNullException>(
+                () => Rkhs.Embed(ToFloats(x), n, d, (float[])null, m, 1.0), "null landmarks").ParamName, "ParamName");
+            Assert.Equal("n", Assert.Throws<ArgumentOutOfRangeException>(
+                () => Rkhs.Embed(x, -1, d, landmarks, m, 1.0), "n -1").ParamName, "ParamName");
+            Assert.Equal("d", Assert.Throws<ArgumentOutOfRangeException>(
+                () => Rkhs.Embed(x, n, -3, landmarks, m, 1.0), "d -3").ParamName, "ParamName");
+            Assert.Equal("m", Assert.Throws<ArgumentOutOfRangeException>(
+                () => Rkhs.Embed(x, n, d, landmarks, -4, 1.0), "m -4").ParamName, "ParamName");
+            Assert.Equal("threads", Assert.Throws<ArgumentOutOfRangeException>(
+                () => Rkhs.Embed(x, n, d, landmarks, m, 1.0, threads: -1), "threads -1").ParamName, "ParamName");
+            Assert.Equal("ldx", Assert.Throws<ArgumentOutOfRangeException>(
+                () => Rkhs.Embed(x, n, d, -1, landmarks, m, d, output, 1.0), "ldx -1").ParamName, "ParamName");
+            Assert.Equal("ldl", Assert.Throws<ArgumentOutOfRangeException>(
+                () => Rkhs.Embed(x, n, d, d, landmarks, m, -2, output, 1.0), "ldl -2").ParamName, "ParamName");
+            Assert.Equal("m", Assert.Throws<ArgumentOutOfRangeException>(
+                () => Rkhs.Embed(new double[0], 65536, 0, new double[0], 65536, 1.0), "n·m over a .NET array")
+                .ParamName, "ParamName");
+
+            // Arrays must hold the dense matrix exactly.
+            Assert.Equal("x", Assert.Throws<ArgumentException>(
+                () => Rkhs.Embed(x, n + 1, d, landmarks, m, 1.0), "x too short").ParamName, "ParamName");
+            Assert.Equal("x", Assert.Throws<ArgumentException>(
+                () => Rkhs.Embed(x, n - 1, d, landmarks, m, 1.0), "x too long").ParamName, "ParamName");
+            Assert.Equal("landmarks", Assert.Throws<ArgumentException>(
+                () => Rkhs.Embed(x, n, d, landmarks, m + 1, 1.0), "landmarks too short").ParamName, "ParamName");
+
+            // Spans must reach the last element helios reads: (rows - 1)·ld + d.
+            ArgumentException shortX = Assert.Throws<ArgumentException>(
+                () => Rkhs.Embed(new double[(n - 1) * 4 + d - 1], n, d, 4, landmarks, m, d, output, 1.0),
+                "x span too short for ldx 4");
+            Assert.Equal("x", shortX.ParamName, "ParamName");
+            Assert.Contains("ldx", shortX.Message, "message");
+            Rkhs.Embed(new double[(n - 1) * 4 + d], n, d, 4, landmarks, m, d, output, 1.0); // exactly long enough
+            Assert.Equal("landmarks", Assert.Throws<ArgumentException>(
+                () => Rkhs.Embed(x, n, d, d, landmarks.AsSpan(1), m, d, output, 1.0), "landmarks span too short")
+                .ParamName, "ParamName");
+            Assert.Equal("x", Assert.Throws<ArgumentException>(
+                () => Rkhs.Embed((double[])null, n, d, d, landmarks, m, d, output, 1.0), "null array as a span")
+                .ParamName, "ParamName");
         }
 
         // ---- process exit ------------------------------------------------------------------
