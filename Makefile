@@ -117,6 +117,7 @@ demo-rust:
 demo-python: python
 	@if [ ! -x $(VPY) ]; then $(SKIP) "Python example" "apt-get install -y python3 python3-venv"; exit 0; fi; \
 	$(VPY) examples/python/stencil.py
+	$(VPY) examples/python/embed.py
 
 demo-csharp: lib
 	@if ! command -v mcs >/dev/null || ! command -v mono >/dev/null; then \
@@ -125,11 +126,13 @@ demo-csharp: lib
 
 ## Bench ---------------------------------------------------------------------
 
-# The runner sweep: helios against a plain C loop and numpy, in one process.
+# The runner sweep (helios against a plain C loop and numpy) and the RBF map
+# (against numpy and scikit-learn), each in one process.
 bench: python
 	@mkdir -p $(BUILD)/bench
 	$(CC) -O3 -march=native -shared -fPIC -Iinclude benches/kernels.c -o $(BUILD)/bench/libbench_kernels.so
 	$(VPY) benches/bench_runner.py --kernels $(BUILD)/bench/libbench_kernels.so
+	$(VPY) benches/bench_embed.py
 
 ## Clean ---------------------------------------------------------------------
 

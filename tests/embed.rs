@@ -333,9 +333,24 @@ fn f32_stays_accurate_for_data_far_from_the_origin() {
 }
 
 #[test]
-fn a_squared_distance_that_overflows_is_a_numeric_error() {
+fn huge_values_give_the_right_kernel_or_a_numeric_error() {
+    // f32 data whose squared norm overflows f32 is fine: distances are taken
+    // in f64, and a point 1e20 away has kernel 0 (it used to come out as 1).
     let landmarks = [0.0f32, 1.0];
     let x = [0.5f32, 1e20, 0.25];
+    let phi = rkhs_embed(
+        Matrix::new(&x, 3, 1).unwrap(),
+        Matrix::new(&landmarks, 2, 1).unwrap(),
+        1.0,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    assert_eq!(&phi[2..4], &[0.0, 0.0]);
+    assert!(phi[0] > 0.1 && phi[4] > 0.1);
+    // In f64, a squared distance beyond f64's range is refused, naming the row.
+    let landmarks = [0.0f64, 1.0];
+    let x = [0.5f64, 1e160, 0.25];
     let error = rkhs_embed(
         Matrix::new(&x, 3, 1).unwrap(),
         Matrix::new(&landmarks, 2, 1).unwrap(),
@@ -346,4 +361,48 @@ fn a_squared_distance_that_overflows_is_a_numeric_error() {
     .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Numeric);
     assert!(error.to_string().contains("row 1 of X"), "{error}");
+}
+
+#[test]
+fn f32_stays_accurate_for_clusters_far_from_the_landmark_mean() {
+    // Two clusters at -1000 and +1000: the landmark mean is near 0, so
+    // centring alone does not help; the f64 distance GEMM does.
+    let (n, d, m) = (200, 16, 20);
+    let noise = data(n, d, 41);
+    let x64: Vec<f64> = noise
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if (i / d) % 2 == 0 {
+                -1000.0 + v
+            } else {
+                1000.0 + v
+            }
+        })
+        .collect();
+    let x32: Vec<f32> = x64.iter().map(|&v| v as f32).collect();
+    let back: Vec<f64> = x32.iter().map(|&v| f64::from(v)).collect();
+    let gamma = 1.0 / 32.0;
+    let phi64 = rkhs_embed(
+        Matrix::new(&back, n, d).unwrap(),
+        Matrix::new(&back[..m * d], m, d).unwrap(),
+        gamma,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    let phi32 = rkhs_embed(
+        Matrix::new(&x32, n, d).unwrap(),
+        Matrix::new(&x32[..m * d], m, d).unwrap(),
+        gamma,
+        0.0,
+        Threads::Auto,
+    )
+    .unwrap();
+    let worst = phi64
+        .iter()
+        .zip(&phi32)
+        .map(|(a, b)| (a - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-4, "max |phi32 - phi64| = {worst}");
 }

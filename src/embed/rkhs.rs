@@ -218,8 +218,8 @@ pub struct FeatureMap<T> {
     dim: usize,
     landmarks: Vec<T>,
     centre: Vec<f64>,
-    centred_landmarks: Vec<T>,
-    landmark_norms: Vec<T>,
+    centred_landmarks: Vec<f64>,
+    landmark_norms: Vec<f64>,
     normaliser: Vec<T>,
 }
 
@@ -272,7 +272,7 @@ impl<T: EmbedFloat> FeatureMap<T> {
         }
         let landmark_norms = centred_landmarks
             .chunks_exact(dim)
-            .map(squared_norm)
+            .map(|row: &[f64]| row.iter().map(|v| v * v).sum())
             .collect();
         FeatureMap {
             gamma,
@@ -339,59 +339,69 @@ impl<T: EmbedFloat> FeatureMap<T> {
 
         let landmarks_view = MatRef::from_row_major_slice(&self.centred_landmarks, m, d);
         let normaliser_view = MatRef::from_row_major_slice(&self.normaliser, m, m);
-        let minus_gamma = T::from_f64(-self.gamma);
-        let two = T::from_f64(2.0);
         let zero = T::from_f64(0.0);
         run_blocks(
             threads,
             &mut out[..needed],
             RKHS_BLOCK_ROWS * m,
             None,
-            || {
-                (
-                    vec![zero; RKHS_BLOCK_ROWS * m],
-                    Vec::with_capacity(RKHS_BLOCK_ROWS * d),
-                    Vec::with_capacity(RKHS_BLOCK_ROWS),
-                )
+            || BlockScratch {
+                distances: vec![0.0; RKHS_BLOCK_ROWS * m],
+                kernel: vec![zero; RKHS_BLOCK_ROWS * m],
+                centred: Vec::with_capacity(RKHS_BLOCK_ROWS * d),
+                norms: Vec::with_capacity(RKHS_BLOCK_ROWS),
             },
-            |(kernel_block, centred, x_norms), index, out_block| {
+            |scratch, index, out_block| {
                 let first = index * RKHS_BLOCK_ROWS;
                 let rows = out_block.len() / m;
-                let kernel_block = &mut kernel_block[..rows * m];
-                centred.clear();
+                scratch.centred.clear();
                 for r in first..first + rows {
-                    centre_row(x.row(r), &self.centre, centred);
+                    centre_row(x.row(r), &self.centre, &mut scratch.centred);
                 }
-                x_norms.clear();
-                x_norms.extend(centred.chunks_exact(d).map(squared_norm));
-                if let Some(r) = x_norms.iter().position(|v| !v.to_f64().is_finite()) {
+                scratch.norms.clear();
+                scratch.norms.extend(
+                    scratch
+                        .centred
+                        .chunks_exact(d)
+                        .map(|row| row.iter().map(|v| v * v).sum::<f64>()),
+                );
+                if let Some(r) = scratch.norms.iter().position(|v| !v.is_finite()) {
                     return Err(Error::Numeric(format!(
                         "row {} of X is too far from the landmarks: its squared distance overflows",
                         first + r
                     )));
                 }
-                // K_b = X_b · Lᵀ, then the RBF of the distances in place.
+                // X_b · Lᵀ in f64 whatever T: the identity ||x||² + ||l||² - 2 x·l
+                // cancels, and f32 lost whole digits for clustered data away
+                // from the origin. This GEMM is 2·d/(2·d + 2·m) of the flops.
+                let distances = &mut scratch.distances[..rows * m];
                 faer::linalg::matmul::matmul(
-                    MatMut::from_row_major_slice_mut(kernel_block, rows, m),
+                    MatMut::from_row_major_slice_mut(distances, rows, m),
                     Accum::Replace,
-                    MatRef::from_row_major_slice(centred, rows, d),
+                    MatRef::from_row_major_slice(&scratch.centred, rows, d),
                     landmarks_view.transpose(),
-                    T::from_f64(1.0),
+                    1.0,
                     Par::Seq,
                 );
                 clear_upper_vector_state();
-                for (kernel_row, &x_norm) in kernel_block.chunks_exact_mut(m).zip(x_norms.iter()) {
-                    for (k, &l_norm) in kernel_row.iter_mut().zip(&self.landmark_norms) {
-                        let dist2 = x_norm + l_norm - two * *k;
-                        let dist2 = if dist2 > zero { dist2 } else { zero };
-                        *k = (minus_gamma * dist2).exp();
+                let kernel = &mut scratch.kernel[..rows * m];
+                for ((kernel_row, dot_row), &x_norm) in kernel
+                    .chunks_exact_mut(m)
+                    .zip(distances.chunks_exact(m))
+                    .zip(&scratch.norms)
+                {
+                    for ((k, &dot), &l_norm) in
+                        kernel_row.iter_mut().zip(dot_row).zip(&self.landmark_norms)
+                    {
+                        let dist2 = (x_norm + l_norm - 2.0 * dot).max(0.0);
+                        *k = T::from_f64((-self.gamma * dist2).exp());
                     }
                 }
-                // Phi_b = K_b · (K_LL + ridge·I)^(-1/2)
+                // Phi_b = K_b · (K_LL + ridge·I)^(-1/2), in T.
                 faer::linalg::matmul::matmul(
                     MatMut::from_row_major_slice_mut(out_block, rows, m),
                     Accum::Replace,
-                    MatRef::from_row_major_slice(kernel_block, rows, m),
+                    MatRef::from_row_major_slice(kernel, rows, m),
                     normaliser_view,
                     T::from_f64(1.0),
                     Par::Seq,
@@ -403,13 +413,21 @@ impl<T: EmbedFloat> FeatureMap<T> {
     }
 }
 
-/// Append `row - centre` to `out`, computed in f64 and rounded once.
-fn centre_row<T: EmbedFloat>(row: &[T], centre: &[f64], out: &mut Vec<T>) {
-    out.extend(
-        row.iter()
-            .zip(centre)
-            .map(|(v, c)| T::from_f64(v.to_f64() - c)),
-    );
+/// One worker's buffers for a block of rows.
+struct BlockScratch<T> {
+    /// `X_b · Lᵀ` (rows x m), f64.
+    distances: Vec<f64>,
+    /// `K(X_b, L)` (rows x m) in the element type, for the second GEMM.
+    kernel: Vec<T>,
+    /// The block's rows minus the landmark mean (rows x d), f64.
+    centred: Vec<f64>,
+    /// Their squared norms.
+    norms: Vec<f64>,
+}
+
+/// Append `row - centre` to `out`, in f64.
+fn centre_row<T: EmbedFloat>(row: &[T], centre: &[f64], out: &mut Vec<f64>) {
+    out.extend(row.iter().zip(centre).map(|(v, c)| v.to_f64() - c));
 }
 
 /// gamma finite and > 0, ridge finite and >= 0.
@@ -458,11 +476,6 @@ fn clear_upper_vector_state() {
         }
     }
     std::hint::black_box(pulp::Arch::new().dispatch(TouchWideRegister));
-}
-
-/// `||row||²`, accumulated in f64 and rounded once.
-fn squared_norm<T: EmbedFloat>(row: &[T]) -> T {
-    T::from_f64(row.iter().map(|v| v.to_f64() * v.to_f64()).sum())
 }
 
 pub(crate) fn check_finite<T: EmbedFloat>(matrix: Matrix<'_, T>, name: &str) -> Result<()> {

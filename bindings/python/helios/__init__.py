@@ -9,6 +9,9 @@ package's folder, then ``target/release`` of a source checkout).
 >>> helios.parallel_map(x, lambda block, start, n: -block[start:start + n])
 array([-0., -1., -2., -3., -4., -5., -6., -7.], dtype=float32)
 
+:func:`rkhs_embed` is the RBF (Nyström) feature map ``Phi(X)`` with
+``Phi(X) @ Phi(Y).T`` approximating ``exp(-gamma ||x - y||²)``.
+
 Every public function and class states its thread-safety class in its
 docstring with the fixed phrases of the C header and docs/THREADING.md:
 "reentrant (safe to call from any number of threads at once)" or "shareable
@@ -18,6 +21,7 @@ docstring with the fixed phrases of the C header and docs/THREADING.md:
 from __future__ import annotations
 
 from ._cancel import CancelToken
+from ._embed import FloatMatrix, rkhs_embed
 from ._errors import HeliosError, Status, last_error, status_name
 from ._errors import check as _check
 from ._lib import ABI_VERSION, AUTO, LIBRARY_PATH, MAX_THREADS, KernelF32, KernelF64
@@ -34,6 +38,7 @@ __all__ = [
     "MAX_THREADS",
     "CancelToken",
     "FloatArray",
+    "FloatMatrix",
     "HeliosError",
     "KernelF32",
     "KernelF64",
@@ -44,6 +49,7 @@ __all__ = [
     "get_num_threads",
     "last_error",
     "parallel_map",
+    "rkhs_embed",
     "set_num_threads",
     "status_name",
     "version",

@@ -153,6 +153,24 @@ def _map_args(kernel_type: Any) -> Tuple[Any, ...]:
     )
 
 
+def _embed_args(element: Any) -> Tuple[Any, ...]:
+    return (
+        ctypes.POINTER(element),  # x
+        ctypes.c_size_t,  # n
+        ctypes.c_size_t,  # d
+        ctypes.c_size_t,  # ldx
+        ctypes.POINTER(element),  # landmarks
+        ctypes.c_size_t,  # m
+        ctypes.c_size_t,  # ldl
+        ctypes.c_double,  # gamma
+        ctypes.c_double,  # ridge
+        ctypes.c_size_t,  # threads
+        ctypes.POINTER(element),  # out
+        ctypes.c_size_t,  # out_capacity
+        ctypes.POINTER(ctypes.c_size_t),  # out_needed
+    )
+
+
 Status = ctypes.c_int  # enum HeliosStatus
 
 # name: (restype, argtypes); helios_abi_version is declared before the others.
@@ -170,6 +188,8 @@ _SIGNATURES: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "helios_parallel_map_default_options": (ParallelMapOptions, ()),
     "helios_parallel_map_f32": (Status, _map_args(KernelF32)),
     "helios_parallel_map_f64": (Status, _map_args(KernelF64)),
+    "helios_rkhs_embed_f32": (Status, _embed_args(ctypes.c_float)),
+    "helios_rkhs_embed_f64": (Status, _embed_args(ctypes.c_double)),
 }
 
 
