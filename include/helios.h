@@ -263,17 +263,18 @@ enum HeliosStatus helios_parallel_map_f64(const double *input, size_t len, doubl
 // normaliser comes from an eigendecomposition in double precision whatever
 // the input type; eigenvalues at or below `m · DBL_EPSILON · λ_max` count as
 // 0 (a pseudo-inverse), so duplicate landmarks give finite output. With
-// `ridge = 0` and the same landmarks the result equals scikit-learn's
-// `Nystroem(kernel="rbf", gamma=gamma).transform`. `threads` is a worker
+// `ridge = 0` and the same landmarks, in the same order, the result equals
+// scikit-learn's `Nystroem(kernel="rbf", gamma=gamma).transform`. Distances
+// are computed in double precision, relative to the landmarks' mean. `threads` is a worker
 // count or `HELIOS_AUTO`; the output is bit-identical for every count.
 // `out_needed`, when not NULL, receives n·m.
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT` (x, landmarks or out NULL),
 // `HELIOS_ERR_INVALID_ARGUMENT` (n, m or d zero, ldx < d, ldl < d, sizes
-// overflowing, gamma not finite and > 0, ridge not finite and >= 0, threads 0
-// or > 1024), `HELIOS_ERR_BUFFER_TOO_SMALL` (out_capacity < n·m),
-// `HELIOS_ERR_NUMERIC` (a NaN or Inf in x or the landmarks; the message names
-// the row).
+// overflowing, gamma not finite or <= 0, ridge not finite or < 0, threads 0
+// or > 1024, out overlapping an input), `HELIOS_ERR_BUFFER_TOO_SMALL` (out_capacity < n·m),
+// `HELIOS_ERR_NUMERIC` (a NaN or Inf in x or the landmarks, or a squared
+// distance beyond the double range; the message names the row).
 //
 // Thread safety: reentrant (safe to call from any number of threads at once).
 //
