@@ -173,7 +173,7 @@ pub fn rkhs_embed_into<T: EmbedFloat>(
     threads: Threads,
     out: &mut [T],
 ) -> Result<()> {
-    if x.rows() == 0 || x.cols() == 0 || landmarks.rows() == 0 {
+    if x.cols() == 0 || landmarks.rows() == 0 {
         return Err(Error::invalid(format!(
             "empty input: n = {}, d = {}, m = {} (all must be at least 1)",
             x.rows(),
@@ -181,24 +181,9 @@ pub fn rkhs_embed_into<T: EmbedFloat>(
             landmarks.rows()
         )));
     }
-    if landmarks.cols() != x.cols() {
-        return Err(Error::invalid(format!(
-            "X has {} columns but the landmarks have {}",
-            x.cols(),
-            landmarks.cols()
-        )));
-    }
-    let needed = x
-        .rows()
-        .checked_mul(landmarks.rows())
-        .ok_or_else(|| Error::invalid("n x m overflows"))?;
-    if out.len() < needed {
-        return Err(Error::BufferTooSmall {
-            name: "out",
-            needed,
-            capacity: out.len(),
-        });
-    }
+    // Shapes and the buffer first: a caller asking for the size (a too-small
+    // buffer) must not pay for the eigendecomposition.
+    check_shapes(x, landmarks.cols(), landmarks.rows(), out.len())?;
     let map = FeatureMap::new(landmarks, gamma, ridge)?;
     map.apply_into(x, threads, out)
 }
@@ -314,26 +299,8 @@ impl<T: EmbedFloat> FeatureMap<T> {
 
     /// `Phi(x)` into `out` (at least n·m elements).
     pub fn apply_into(&self, x: Matrix<'_, T>, threads: Threads, out: &mut [T]) -> Result<()> {
-        let (n, d, m) = (x.rows(), x.cols(), self.landmark_count);
-        if n == 0 {
-            return Err(Error::invalid("empty input: n = 0 rows"));
-        }
-        if d != self.dim {
-            return Err(Error::invalid(format!(
-                "X has {d} columns but the landmarks have {}",
-                self.dim
-            )));
-        }
-        let needed = n
-            .checked_mul(m)
-            .ok_or_else(|| Error::invalid("n x m overflows"))?;
-        if out.len() < needed {
-            return Err(Error::BufferTooSmall {
-                name: "out",
-                needed,
-                capacity: out.len(),
-            });
-        }
+        let (d, m) = (self.dim, self.landmark_count);
+        let needed = check_shapes(x, d, m, out.len())?;
         check_finite(x, "X")?;
         let threads = threads.resolve()?;
 
@@ -428,6 +395,35 @@ struct BlockScratch<T> {
 /// Append `row - centre` to `out`, in f64.
 fn centre_row<T: EmbedFloat>(row: &[T], centre: &[f64], out: &mut Vec<f64>) {
     out.extend(row.iter().zip(centre).map(|(v, c)| v.to_f64() - c));
+}
+
+/// X has rows and `dim` columns, and `capacity` holds its n x m output;
+/// returns n·m.
+fn check_shapes<T>(x: Matrix<'_, T>, dim: usize, m: usize, capacity: usize) -> Result<usize> {
+    if x.rows() == 0 {
+        return Err(Error::invalid(format!(
+            "empty input: n = 0, d = {}, m = {m} (all must be at least 1)",
+            x.cols()
+        )));
+    }
+    if x.cols() != dim {
+        return Err(Error::invalid(format!(
+            "X has {} columns but the landmarks have {dim}",
+            x.cols()
+        )));
+    }
+    let needed = x
+        .rows()
+        .checked_mul(m)
+        .ok_or_else(|| Error::invalid("n x m overflows"))?;
+    if capacity < needed {
+        return Err(Error::BufferTooSmall {
+            name: "out",
+            needed,
+            capacity,
+        });
+    }
+    Ok(needed)
 }
 
 /// gamma finite and > 0, ridge finite and >= 0.
