@@ -133,6 +133,7 @@ bench: python
 	$(CC) -O3 -march=native -shared -fPIC -Iinclude benches/kernels.c -o $(BUILD)/bench/libbench_kernels.so
 	$(VPY) benches/bench_runner.py --kernels $(BUILD)/bench/libbench_kernels.so
 	$(VPY) benches/bench_embed.py
+	$(CARGO) bench --bench nystrom_update
 
 ## Clean ---------------------------------------------------------------------
 
