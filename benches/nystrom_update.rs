@@ -8,17 +8,9 @@ use std::time::Instant;
 use helios::embed::{LandmarkSelection, Matrix, NystromEngine, NystromOptions};
 use helios::Threads;
 
-fn data(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..rows * cols)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
-        })
-        .collect()
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::noise_f32;
 
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
@@ -27,14 +19,14 @@ fn median(mut samples: Vec<f64>) -> f64 {
 
 fn main() {
     let (d, m, n_new) = (64, 256, 1_000);
-    let x_new = data(n_new, d, 99);
+    let x_new = noise_f32(n_new * d, 99);
     println!("Nyström update: d = {d}, m = {m}, n_new = {n_new}, f32, 1 thread; median of 15");
     println!(
         "{:>12}  {:>14}  {:>18}",
         "built on", "update (Vec)", "update_into (buffer)"
     );
     for n_built in [10_000, 100_000] {
-        let x = data(n_built, d, 1);
+        let x = noise_f32(n_built * d, 1);
         let options = NystromOptions {
             gamma: 1.0 / d as f64,
             landmark_count: m,

@@ -5,16 +5,11 @@
 use helios::embed::{rkhs_embed, rkhs_embed_into, Matrix, RKHS_BLOCK_ROWS};
 use helios::{ErrorKind, Threads};
 
+mod common;
+use common::max_abs_diff;
+
 fn data(rows: usize, cols: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..rows * cols)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        })
-        .collect()
+    common::noise(rows * cols, seed)
 }
 
 fn rbf(a: &[f64], b: &[f64], gamma: f64) -> f64 {
@@ -94,11 +89,7 @@ fn f32_agrees_with_f64() {
         Threads::Auto,
     )
     .unwrap();
-    let worst = phi64
-        .iter()
-        .zip(&phi32)
-        .map(|(a, b)| (a - f64::from(*b)).abs())
-        .fold(0.0, f64::max);
+    let worst = max_abs_diff(&phi64, &phi32);
     let scale = phi64.iter().map(|v| v.abs()).fold(0.0, f64::max);
     assert!(worst < 1e-3 * scale, "max diff {worst} (scale {scale})");
 }
@@ -319,11 +310,7 @@ fn f32_stays_accurate_for_data_far_from_the_origin() {
         Threads::Auto,
     )
     .unwrap();
-    let worst = phi64
-        .iter()
-        .zip(&phi32)
-        .map(|(a, b)| (a - f64::from(*b)).abs())
-        .fold(0.0, f64::max);
+    let worst = max_abs_diff(&phi64, &phi32);
     assert!(worst < 1e-3, "max |phi32 - phi64| = {worst}");
     // And Phi Phiᵀ is the kernel: 1 on the diagonal.
     for i in 0..n {
@@ -399,10 +386,6 @@ fn f32_stays_accurate_for_clusters_far_from_the_landmark_mean() {
         Threads::Auto,
     )
     .unwrap();
-    let worst = phi64
-        .iter()
-        .zip(&phi32)
-        .map(|(a, b)| (a - f64::from(*b)).abs())
-        .fold(0.0, f64::max);
+    let worst = max_abs_diff(&phi64, &phi32);
     assert!(worst < 1e-4, "max |phi32 - phi64| = {worst}");
 }

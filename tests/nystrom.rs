@@ -4,16 +4,10 @@
 use helios::embed::{rkhs_embed, LandmarkSelection, Matrix, NystromEngine, NystromOptions};
 use helios::{ErrorKind, Threads};
 
+mod common;
+
 fn data(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..rows * cols)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
-        })
-        .collect()
+    common::noise_f32(rows * cols, seed)
 }
 
 fn options(m: usize, selection: LandmarkSelection, threads: usize) -> NystromOptions {

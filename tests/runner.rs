@@ -7,16 +7,13 @@ use std::time::Duration;
 use helios::exec::{parallel_map, parallel_map_into, MapOptions, Threads};
 use helios::{CancelToken, Error, ErrorKind};
 
-/// Deterministic pseudo-random data with a wide range of magnitudes.
+mod common;
+
+/// Seeded data with a wide range of magnitudes.
 fn data_f64(len: usize) -> Vec<f64> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3
-        })
+    common::noise(len, 11)
+        .into_iter()
+        .map(|v| v * 500.0)
         .collect()
 }
 
@@ -24,6 +21,7 @@ fn data_f32(len: usize) -> Vec<f32> {
     data_f64(len).into_iter().map(|v| v as f32).collect()
 }
 
+/// Deterministic pseudo-random data with a wide range of magnitudes.
 /// A radius-2 nonlinear stencil computed the obvious way over the whole array
 /// (edges clamped), independent of the runner.
 fn reference_stencil5(x: &[f64]) -> Vec<f64> {
