@@ -463,39 +463,54 @@ namespace Helios.Tests
             Assert.Throws<ArgumentOutOfRangeException>(() => Library.NumThreads = -1, "NumThreads = -1");
         }
 
-        private static void ConcurrentErrorMessages()
+        // Run body(0) .. body(count - 1) on their own threads, released together;
+        // rethrow the first exception any of them threw.
+        private static void OnThreads(int count, Action<int> body)
         {
-            float[] input = RandomFloats(50, 12);
             Exception problem = null;
-            var workers = Enumerable.Range(0, 8).Select(t => new Thread(() =>
+            using (var go = new ManualResetEventSlim())
             {
-                try
+                var workers = Enumerable.Range(0, count).Select(index => new Thread(() =>
                 {
-                    for (int i = 0; i < 200; i++)
+                    try
                     {
-                        if ((t + i) % 2 == 0)
-                        {
-                            Assert.Helios(Status.InvalidArgument, "halo 51",
-                                () => ParallelMap.Map(input, StencilKernel, halo: 51, threads: 1), "halo");
-                        }
-                        else
-                        {
-                            Assert.Helios(Status.BufferTooSmall, "holds 7 elements",
-                                () => ParallelMap.Map(input, new float[7], StencilKernel, threads: 1), "buffer");
-                        }
+                        go.Wait();
+                        body(index);
                     }
-                }
-                catch (Exception e)
-                {
-                    Interlocked.CompareExchange(ref problem, e, null);
-                }
-            })).ToList();
-            workers.ForEach(w => w.Start());
-            workers.ForEach(w => w.Join());
+                    catch (Exception e)
+                    {
+                        Interlocked.CompareExchange(ref problem, e, null);
+                    }
+                })).ToList();
+                workers.ForEach(w => w.Start());
+                go.Set();
+                workers.ForEach(w => w.Join());
+            }
             if (problem != null)
             {
                 throw problem;
             }
+        }
+
+        private static void ConcurrentErrorMessages()
+        {
+            float[] input = RandomFloats(50, 12);
+            OnThreads(8, t =>
+            {
+                for (int i = 0; i < 200; i++)
+                {
+                    if ((t + i) % 2 == 0)
+                    {
+                        Assert.Helios(Status.InvalidArgument, "halo 51",
+                            () => ParallelMap.Map(input, StencilKernel, halo: 51, threads: 1), "halo");
+                    }
+                    else
+                    {
+                        Assert.Helios(Status.BufferTooSmall, "holds 7 elements",
+                            () => ParallelMap.Map(input, new float[7], StencilKernel, threads: 1), "buffer");
+                    }
+                }
+            });
         }
 
         private static void NumThreads()
@@ -695,34 +710,15 @@ namespace Helios.Tests
                     expected[c][r] = ParallelMap.Map(inputs[c][r], StencilKernel, halo: 1, blockElems: 64, threads: 1);
                 }
             }
-            Exception problem = null;
-            using (var go = new ManualResetEventSlim())
+            OnThreads(callers, c =>
             {
-                var workers = Enumerable.Range(0, callers).Select(c => new Thread(() =>
+                for (int r = 0; r < runs; r++)
                 {
-                    try
-                    {
-                        go.Wait();
-                        for (int r = 0; r < runs; r++)
-                        {
-                            float[] output = ParallelMap.Map(inputs[c][r], StencilKernel, halo: 1, blockElems: 64,
-                                threads: 1 + (r % 3));
-                            Assert.BitIdentical(expected[c][r], output, "caller " + c + ", run " + r);
-                        }
-                    }
-                    catch (Exception e)
-                    {
-                        Interlocked.CompareExchange(ref problem, e, null);
-                    }
-                })).ToList();
-                workers.ForEach(w => w.Start());
-                go.Set();
-                workers.ForEach(w => w.Join());
-            }
-            if (problem != null)
-            {
-                throw problem;
-            }
+                    float[] output = ParallelMap.Map(inputs[c][r], StencilKernel, halo: 1, blockElems: 64,
+                        threads: 1 + (r % 3));
+                    Assert.BitIdentical(expected[c][r], output, "caller " + c + ", run " + r);
+                }
+            });
         }
 
         // ---- RKHS feature map --------------------------------------------------------------
@@ -1012,37 +1008,18 @@ namespace Helios.Tests
                 landmarks[c] = ToFloats(RandomPoints(m, d, 1.0, 60 + c));
                 expected[c] = Rkhs.Embed(inputs[c], rows[c], d, landmarks[c], m, 0.4, threads: 1);
             }
-            Exception problem = null;
-            using (var go = new ManualResetEventSlim())
+            OnThreads(callers, c =>
             {
-                var workers = Enumerable.Range(0, callers).Select(c => new Thread(() =>
+                for (int r = 0; r < runs; r++)
                 {
-                    try
-                    {
-                        go.Wait();
-                        for (int r = 0; r < runs; r++)
-                        {
-                            float[] output = Rkhs.Embed(inputs[c], rows[c], d, landmarks[c], m, 0.4,
-                                threads: 1 + ((c + r) % 3));
-                            Assert.BitIdentical(expected[c], output, "caller " + c + ", run " + r);
-                        }
-                        // A failure on this thread keeps this thread's message.
-                        Assert.Helios(Status.InvalidArgument, "gamma is -" + (c + 1),
-                            () => Rkhs.Embed(inputs[c], rows[c], d, landmarks[c], m, -(c + 1)), "caller " + c);
-                    }
-                    catch (Exception e)
-                    {
-                        Interlocked.CompareExchange(ref problem, e, null);
-                    }
-                })).ToList();
-                workers.ForEach(w => w.Start());
-                go.Set();
-                workers.ForEach(w => w.Join());
-            }
-            if (problem != null)
-            {
-                throw problem;
-            }
+                    float[] output = Rkhs.Embed(inputs[c], rows[c], d, landmarks[c], m, 0.4,
+                        threads: 1 + ((c + r) % 3));
+                    Assert.BitIdentical(expected[c], output, "caller " + c + ", run " + r);
+                }
+                // A failure on this thread keeps this thread's message.
+                Assert.Helios(Status.InvalidArgument, "gamma is -" + (c + 1),
+                    () => Rkhs.Embed(inputs[c], rows[c], d, landmarks[c], m, -(c + 1)), "caller " + c);
+            });
         }
 
         private static void EmbedHeliosErrors()
