@@ -37,6 +37,19 @@
 // `HELIOS_ERR_INVALID_ARGUMENT`.
 #define HELIOS_MAX_THREADS 1024
 
+// `HeliosNystromOptions.selection`: m distinct rows drawn uniformly (seeded).
+#define HELIOS_LANDMARKS_UNIFORM 0
+
+// `HeliosNystromOptions.selection`: k-means++ seeding (seeded), which spreads
+// the landmarks over the data.
+#define HELIOS_LANDMARKS_KMEANS_PLUS_PLUS 1
+
+// An engine holding `float` data (the `_f32` entry points).
+#define HELIOS_DTYPE_F32 0
+
+// An engine holding `double` data (the `_f64` entry points).
+#define HELIOS_DTYPE_F64 1
+
 // The result of every fallible helios function. `HELIOS_OK` is 0; on any
 // other value `helios_last_error()` holds a message for the calling thread.
 typedef enum HeliosStatus {
@@ -73,6 +86,10 @@ typedef enum HeliosStatus {
 // A cancellation flag that any thread may raise; long calls that were given
 // the token stop at their next check with `HELIOS_ERR_CANCELLED`. Opaque.
 typedef struct HeliosCancelToken HeliosCancelToken;
+
+// A Nyström engine. Opaque; single-owner: a second thread that calls into an
+// engine while another is inside gets `HELIOS_ERR_BUSY`.
+typedef struct HeliosNystromEngine HeliosNystromEngine;
 
 // Options of `helios_parallel_map_f32`/`_f64`. Fill it with
 // `helios_parallel_map_default_options()` and change only what you need.
@@ -113,6 +130,31 @@ typedef int (*HeliosKernelF32)(const float *block, size_t block_len, size_t core
 
 // The `double` twin of `HeliosKernelF32`.
 typedef int (*HeliosKernelF64)(const double *block, size_t block_len, size_t core_offset, size_t core_len, double *core_out, void *user_data);
+
+// The settings of a Nyström engine. Fill it with
+// `helios_nystrom_default_options()` and change the fields you need, so that
+// `struct_size` is right.
+typedef struct HeliosNystromOptions {
+  // `sizeof(HeliosNystromOptions)`; read first, refused when it differs.
+  size_t struct_size;
+  // Kernel width in `exp(-gamma ||x - y||²)`: finite and > 0. Default 1.
+  double gamma;
+  // Added to the diagonal of `K(L, L)`: finite and >= 0. Default 1e-6.
+  double ridge;
+  // Landmarks m, the output width: at least 1, at most the rows given to
+  // build. Default 256.
+  size_t landmark_count;
+  // `HELIOS_LANDMARKS_UNIFORM` (default) or
+  // `HELIOS_LANDMARKS_KMEANS_PLUS_PLUS`.
+  int32_t selection;
+  // Seed of the landmark choice: the same data and seed give the same
+  // landmarks on every machine and thread count. Default 0.
+  uint64_t seed;
+  // Workers, or `HELIOS_AUTO` (the default) for `helios_get_num_threads()`;
+  // 0 and counts above `HELIOS_MAX_THREADS` are invalid. The output bits do
+  // not depend on it.
+  size_t threads;
+} HeliosNystromOptions;
 
 #ifdef __cplusplus
 extern "C" {
@@ -292,6 +334,293 @@ enum HeliosStatus helios_rkhs_embed_f32(const float *x, size_t n, size_t d, size
 // # Safety
 // As for `helios_rkhs_embed_f32`, with `double` elements.
 enum HeliosStatus helios_rkhs_embed_f64(const double *x, size_t n, size_t d, size_t ldx, const double *landmarks, size_t m, size_t ldl, double gamma, double ridge, size_t threads, double *out, size_t out_capacity, size_t *out_needed);
+
+// The default options: gamma 1, ridge 1e-6, 256 uniform landmarks, seed 0,
+// `HELIOS_AUTO` threads, and the right `struct_size`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+struct HeliosNystromOptions helios_nystrom_default_options(void);
+
+// Create an engine that is not built yet and store it in `*out`. `options`
+// may be NULL for the defaults; `dtype` is `HELIOS_DTYPE_F32` or
+// `HELIOS_DTYPE_F64` and fixes which entry points the engine accepts. Free it
+// with `helios_nystrom_free`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT` (out), `HELIOS_ERR_INVALID_ARGUMENT`
+// (bad struct_size, gamma not finite or <= 0, ridge not finite or < 0,
+// landmark_count 0, unknown selection or dtype, threads 0 or > 1024).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `options` is NULL or a valid struct; `out` is NULL or writable.
+enum HeliosStatus helios_nystrom_new(const struct HeliosNystromOptions *options, int32_t dtype, struct HeliosNystromEngine **out);
+
+// Free an engine. NULL does nothing and returns `HELIOS_OK`. An engine that
+// another thread is inside is not freed: `HELIOS_ERR_BUSY`.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or a live engine that no call will use afterwards.
+enum HeliosStatus helios_nystrom_free(struct HeliosNystromEngine *engine);
+
+// Write the engine's options to `*out` (a loaded engine reports the options
+// it was saved with and `HELIOS_AUTO` threads).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live; `out` is NULL or writable.
+enum HeliosStatus helios_nystrom_get_options(const struct HeliosNystromEngine *engine, struct HeliosNystromOptions *out);
+
+// Change the worker count of later calls: a count or `HELIOS_AUTO`. The
+// output bits do not depend on it.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
+// `HELIOS_ERR_INVALID_ARGUMENT` (0 or > 1024).
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live.
+enum HeliosStatus helios_nystrom_set_threads(struct HeliosNystromEngine *engine, size_t threads);
+
+// Describe the engine: `*out_dtype` (`HELIOS_DTYPE_F32` or `_F64`),
+// `*out_landmark_count` (m, the output width), `*out_dim` (d, the input
+// width, 0 before build) and `*out_built` (1 once built or loaded, else 0).
+// Each out-pointer may be NULL.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT` (engine), `HELIOS_ERR_BUSY`.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live; each out-pointer is NULL or writable.
+enum HeliosStatus helios_nystrom_info(const struct HeliosNystromEngine *engine, int32_t *out_dtype, size_t *out_landmark_count, size_t *out_dim, int32_t *out_built);
+
+// Choose `landmark_count` landmarks among the n rows of `x` (n x d,
+// leading dimension `ldx` >= d), cache `(K(L, L) + ridge·I)^(-1/2)` and write
+// `Phi(x)` (n x m, row-major) to `out`. Building again replaces the
+// landmarks. `out_needed`, when not NULL, receives n·m. On error the engine
+// is unchanged.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
+// `HELIOS_ERR_INVALID_ARGUMENT` (n or d 0, m > n, ldx < d, an f64 engine,
+// out overlapping x), `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC`
+// (NaN or Inf in x; the message names the row).
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live; `x` points to `(n - 1) * ldx + d` elements;
+// `out` to `out_capacity` writable elements; `out_needed` is NULL or
+// writable.
+enum HeliosStatus helios_nystrom_build_f32(struct HeliosNystromEngine *engine, const float *x, size_t n, size_t d, size_t ldx, float *out, size_t out_capacity, size_t *out_needed);
+
+// Write `Phi(x)` (n x m) for `x` (n x d, leading dimension `ldx`) with
+// the engine's landmarks to `out`, without changing the engine. n may be 0.
+// `out_needed`, when not NULL, receives n·m.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
+// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (d
+// differs from the landmarks', ldx < d, an f64 engine, out overlapping x),
+// `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC` (NaN or Inf in x; the
+// message names the row).
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_build_f32`.
+enum HeliosStatus helios_nystrom_transform_f32(struct HeliosNystromEngine *engine, const float *x, size_t n, size_t d, size_t ldx, float *out, size_t out_capacity, size_t *out_needed);
+
+// Write `[phi_old; Phi(x_new)]` to `out`: the `rows_old` x m rows of
+// `phi_old` followed by the embedding of the `n_new` rows of `x_new`
+// (leading dimension `ldx`). `phi_old` may be NULL when `rows_old` is 0.
+// When `phi_old == out` the old rows stay where they are and only the new
+// rows are written, so the cost depends on n_new only (as with
+// `helios_nystrom_update_inplace_f32`); otherwise `out` must not overlap the
+// inputs and the old rows are copied. `out_needed`, when not NULL, receives
+// (rows_old + n_new)·m. The new rows equal a transform of `x_new`, bit for
+// bit, so build(X1) then update(X2) equals transform([X1; X2]).
+//
+// Errors: as for `helios_nystrom_transform_f32`, and
+// `HELIOS_ERR_INVALID_ARGUMENT` for sizes that overflow.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `phi_old` is NULL or points to rows_old·m elements; the rest as for
+// `helios_nystrom_build_f32`.
+enum HeliosStatus helios_nystrom_update_f32(struct HeliosNystromEngine *engine, const float *x_new, size_t n_new, size_t d, size_t ldx, const float *phi_old, size_t rows_old, float *out, size_t out_capacity, size_t *out_needed);
+
+// Append `Phi(x_new)` to a caller buffer with spare rows: `buffer` holds
+// `rows_used` rows of m values and room for `buffer_capacity` elements; the
+// n_new new rows are written after the used ones and nothing else is
+// touched, so the cost depends on n_new only. `buffer_needed`, when not
+// NULL, receives (rows_used + n_new)·m; the new row count is
+// rows_used + n_new.
+//
+// Errors: as for `helios_nystrom_transform_f32`;
+// `HELIOS_ERR_BUFFER_TOO_SMALL` when the spare room is short (nothing is
+// written).
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `buffer` points to `buffer_capacity` writable elements that do not overlap
+// `x_new`; the rest as for `helios_nystrom_build_f32`.
+enum HeliosStatus helios_nystrom_update_inplace_f32(struct HeliosNystromEngine *engine, const float *x_new, size_t n_new, size_t d, size_t ldx, float *buffer, size_t buffer_capacity, size_t rows_used, size_t *buffer_needed);
+
+// Copy the m x d landmarks (row-major) to `out`; `out_needed`, when not
+// NULL, receives m·d.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
+// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (an
+// f64 engine), `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live; `out` points to `out_capacity` writable
+// elements; `out_needed` is NULL or writable.
+enum HeliosStatus helios_nystrom_landmarks_f32(const struct HeliosNystromEngine *engine, float *out, size_t out_capacity, size_t *out_needed);
+
+// Copy the cached m x m normaliser `(K(L, L) + ridge·I)^(-1/2)`
+// (row-major, symmetric) to `out`, so that `Phi(x) = K(x, L) · normaliser`;
+// `out_needed`, when not NULL, receives m·m.
+//
+// Errors: as for `helios_nystrom_landmarks_f32`.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_landmarks_f32`.
+enum HeliosStatus helios_nystrom_normaliser_f32(const struct HeliosNystromEngine *engine, float *out, size_t out_capacity, size_t *out_needed);
+
+// `helios_nystrom_build_f32` for an engine of `double`s.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_build_f32`, with `double` elements.
+enum HeliosStatus helios_nystrom_build_f64(struct HeliosNystromEngine *engine, const double *x, size_t n, size_t d, size_t ldx, double *out, size_t out_capacity, size_t *out_needed);
+
+// `helios_nystrom_transform_f32` for an engine of `double`s.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_build_f32`, with `double` elements.
+enum HeliosStatus helios_nystrom_transform_f64(struct HeliosNystromEngine *engine, const double *x, size_t n, size_t d, size_t ldx, double *out, size_t out_capacity, size_t *out_needed);
+
+// `helios_nystrom_update_f32` for an engine of `double`s.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_update_f32`, with `double` elements.
+enum HeliosStatus helios_nystrom_update_f64(struct HeliosNystromEngine *engine, const double *x_new, size_t n_new, size_t d, size_t ldx, const double *phi_old, size_t rows_old, double *out, size_t out_capacity, size_t *out_needed);
+
+// `helios_nystrom_update_inplace_f32` for an engine of `double`s.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_update_inplace_f32`, with `double` elements.
+enum HeliosStatus helios_nystrom_update_inplace_f64(struct HeliosNystromEngine *engine, const double *x_new, size_t n_new, size_t d, size_t ldx, double *buffer, size_t buffer_capacity, size_t rows_used, size_t *buffer_needed);
+
+// `helios_nystrom_landmarks_f32` for an engine of `double`s.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_landmarks_f32`, with `double` elements.
+enum HeliosStatus helios_nystrom_landmarks_f64(const struct HeliosNystromEngine *engine, double *out, size_t out_capacity, size_t *out_needed);
+
+// `helios_nystrom_normaliser_f32` for an engine of `double`s.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_landmarks_f32`, with `double` elements.
+enum HeliosStatus helios_nystrom_normaliser_f64(const struct HeliosNystromEngine *engine, double *out, size_t out_capacity, size_t *out_needed);
+
+// Save the built engine to the file at `path` (`path_len` bytes of UTF-8, no
+// terminating NUL needed): a versioned, checksummed binary file, written to a
+// temporary file in the same folder and renamed over `path`, so a reader
+// never sees half a file.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
+// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (path
+// empty, not UTF-8 or holding a NUL), `HELIOS_ERR_IO`.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live; `path` is NULL or points to `path_len` bytes.
+enum HeliosStatus helios_nystrom_save(const struct HeliosNystromEngine *engine, const char *path, size_t path_len);
+
+// Load an engine saved by `helios_nystrom_save` and store it in `*out`; its
+// dtype is the one it was saved with (see `helios_nystrom_info`) and its
+// threads `HELIOS_AUTO`. It gives the same bits as the saved engine.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (path),
+// `HELIOS_ERR_IO` (cannot read), `HELIOS_ERR_FORMAT` (not an engine file,
+// truncated, corrupt, or a newer format version).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `path` is NULL or points to `path_len` bytes; `out` is NULL or writable.
+enum HeliosStatus helios_nystrom_load(const char *path, size_t path_len, struct HeliosNystromEngine **out);
+
+// Serialise the built engine into `out` (the bytes of the file
+// `helios_nystrom_save` writes), for pickling or sending over a network.
+// `out_needed`, when not NULL, receives the byte count: call with
+// `out_capacity` 0 to learn it.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
+// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: single-owner (one thread at a time per object; a second one
+// gets HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live; `out` points to `out_capacity` writable bytes;
+// `out_needed` is NULL or writable.
+enum HeliosStatus helios_nystrom_to_bytes(const struct HeliosNystromEngine *engine, uint8_t *out, size_t out_capacity, size_t *out_needed);
+
+// An engine from the bytes of `helios_nystrom_to_bytes`, stored in `*out`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_FORMAT` (not engine bytes,
+// truncated or corrupt).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `data` is NULL or points to `len` readable bytes; `out` is NULL or
+// writable.
+enum HeliosStatus helios_nystrom_from_bytes(const uint8_t *data, size_t len, struct HeliosNystromEngine **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,5 +7,5 @@ pub mod linalg;
 pub mod nystrom;
 pub mod rkhs;
 
-pub use nystrom::{LandmarkSelection, NystromEngine, NystromOptions};
+pub use nystrom::{stored_element_size, LandmarkSelection, NystromEngine, NystromOptions};
 pub use rkhs::{rkhs_embed, rkhs_embed_into, EmbedFloat, FeatureMap, Matrix, RKHS_BLOCK_ROWS};

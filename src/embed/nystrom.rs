@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::rkhs::{check_finite, check_parameters, EmbedFloat, FeatureMap, Matrix};
 use crate::error::{Error, Result};
@@ -86,6 +87,18 @@ impl<T: EmbedFloat> NystromEngine<T> {
     /// Choose landmarks among the rows of `x`, cache the normaliser and
     /// return `Phi(x)` (n x m). Building again replaces the landmarks.
     pub fn build(&mut self, x: Matrix<'_, T>) -> Result<Vec<T>> {
+        let size = x
+            .rows()
+            .checked_mul(self.options.landmark_count)
+            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        let mut phi = vec![T::from_f64(0.0); size];
+        self.build_into(x, &mut phi)?;
+        Ok(phi)
+    }
+
+    /// [`build`](Self::build) writing `Phi(x)` into the first n·m values of
+    /// `out`. On error the engine is left as it was.
+    pub fn build_into(&mut self, x: Matrix<'_, T>, out: &mut [T]) -> Result<()> {
         let (n, d, m) = (x.rows(), x.cols(), self.options.landmark_count);
         if n == 0 || d == 0 {
             return Err(Error::invalid(format!("empty input: n = {n}, d = {d}")));
@@ -94,6 +107,16 @@ impl<T: EmbedFloat> NystromEngine<T> {
             return Err(Error::invalid(format!(
                 "landmark_count {m} is larger than the {n} rows to choose from"
             )));
+        }
+        let needed = n
+            .checked_mul(m)
+            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall {
+                name: "out",
+                needed,
+                capacity: out.len(),
+            });
         }
         check_finite(x, "X")?;
         let threads = self.options.threads.resolve()?;
@@ -112,10 +135,9 @@ impl<T: EmbedFloat> NystromEngine<T> {
             self.options.gamma,
             self.options.ridge,
         )?;
-        let mut phi = vec![T::from_f64(0.0); n * m];
-        map.apply_into(x, self.options.threads, &mut phi)?;
+        map.apply_into(x, self.options.threads, &mut out[..needed])?;
         self.map = Some(map);
-        Ok(phi)
+        Ok(())
     }
 
     fn built(&self) -> Result<&FeatureMap<T>> {
@@ -192,10 +214,17 @@ impl<T: EmbedFloat> NystromEngine<T> {
         Ok(rows)
     }
 
-    /// Save the built engine to `path` (written to a temporary file in the
-    /// same folder, then renamed over `path`, so a reader never sees half a
-    /// file).
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// Change the worker count used by later calls (a loaded engine starts
+    /// with [`Threads::Auto`]). The output bits do not depend on it.
+    pub fn set_threads(&mut self, threads: Threads) -> Result<()> {
+        threads.resolve()?;
+        self.options.threads = threads;
+        Ok(())
+    }
+
+    /// The built engine in the versioned, checksummed format of
+    /// [`save`](Self::save).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let map = self.built()?;
         let mut bytes = Vec::new();
         bytes.extend_from_slice(MAGIC);
@@ -217,34 +246,33 @@ impl<T: EmbedFloat> NystromEngine<T> {
         }
         let checksum = fnv1a(&bytes);
         bytes.extend_from_slice(&checksum.to_le_bytes());
-        write_atomically(path, &bytes)
+        Ok(bytes)
+    }
+
+    /// Save the built engine to `path` (written to a temporary file in the
+    /// same folder, then renamed over `path`, so a reader never sees half a
+    /// file).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomically(path, &self.to_bytes()?)
     }
 
     /// Load an engine saved by [`save`](Self::save) with the same element
     /// type. A truncated, corrupt or foreign file gives [`Error::Format`].
     pub fn load(path: &Path) -> Result<NystromEngine<T>> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            context: format!("cannot read {}", path.display()),
-            source,
-        })?;
-        let format = |what: &str| Error::Format(format!("{}: {what}", path.display()));
-        if bytes.len() < HEADER_LEN + 8 || &bytes[..8] != MAGIC {
-            return Err(format(
-                "not a helios Nyström engine file (bad magic or too short)",
-            ));
-        }
-        let (body, stored) = bytes.split_at(bytes.len() - 8);
-        if fnv1a(body) != u64::from_le_bytes(stored.try_into().expect("8 bytes")) {
-            return Err(format("corrupt or truncated (checksum mismatch)"));
-        }
-        let mut reader = Reader { bytes: body, at: 8 };
-        let version = reader.u32();
-        if version != FORMAT_VERSION {
-            return Err(format(&format!(
-                "format version {version}, this library reads {FORMAT_VERSION}"
-            )));
-        }
-        let element = reader.u32() as usize;
+        let bytes = read_file(path)?;
+        NystromEngine::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// An engine from the bytes of [`to_bytes`](Self::to_bytes); `source`
+    /// names them in error messages (a path, "the buffer").
+    pub fn from_bytes(bytes: &[u8], source: &str) -> Result<NystromEngine<T>> {
+        let element = stored_element_size(bytes, source)?;
+        let format = |what: &str| Error::Format(format!("{source}: {what}"));
+        let body = &bytes[..bytes.len() - 8];
+        let mut reader = Reader {
+            bytes: body,
+            at: 16,
+        };
         if element != std::mem::size_of::<T>() {
             return Err(format(&format!(
                 "holds {element}-byte elements, but was loaded as {}-byte ones",
@@ -270,6 +298,9 @@ impl<T: EmbedFloat> NystromEngine<T> {
         check_parameters(gamma, ridge).map_err(|e| format(&e.to_string()))?;
         let values: Vec<T> = (0..count).map(|_| reader.element::<T>()).collect();
         let (landmarks, normaliser) = values.split_at(m * d);
+        if values.iter().any(|v| !v.to_f64().is_finite()) {
+            return Err(format("holds a NaN or Inf"));
+        }
         let options = NystromOptions {
             gamma,
             ridge,
@@ -283,6 +314,41 @@ impl<T: EmbedFloat> NystromEngine<T> {
             options,
             map: Some(map),
         })
+    }
+}
+
+/// Read a whole engine file, as an [`Error::Io`] naming it on failure.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        context: format!("cannot read {}", path.display()),
+        source,
+    })
+}
+
+/// The element size (4 or 8 bytes) of an engine saved with
+/// [`NystromEngine::to_bytes`], after checking its magic, checksum and
+/// version, so that a caller can load it with the right type.
+pub fn stored_element_size(bytes: &[u8], source: &str) -> Result<usize> {
+    let format = |what: &str| Error::Format(format!("{source}: {what}"));
+    if bytes.len() < HEADER_LEN + 8 || &bytes[..8] != MAGIC {
+        return Err(format(
+            "not a helios Nyström engine file (bad magic or too short)",
+        ));
+    }
+    let (body, stored) = bytes.split_at(bytes.len() - 8);
+    if fnv1a(body) != u64::from_le_bytes(stored.try_into().expect("8 bytes")) {
+        return Err(format("corrupt or truncated (checksum mismatch)"));
+    }
+    let mut reader = Reader { bytes: body, at: 8 };
+    let version = reader.u32();
+    if version != FORMAT_VERSION {
+        return Err(format(&format!(
+            "format version {version}, this library reads {FORMAT_VERSION}"
+        )));
+    }
+    match reader.u32() {
+        element @ (4 | 8) => Ok(element as usize),
+        other => Err(format(&format!("unknown element size {other}"))),
     }
 }
 
@@ -342,8 +408,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         context: format!("{what} {}", path.display()),
         source,
     };
+    // Unique per process and call, so concurrent saves never share a file.
+    static SAVES: AtomicU64 = AtomicU64::new(0);
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".tmp{}", std::process::id()));
+    temporary.push(format!(
+        ".tmp{}-{}",
+        std::process::id(),
+        SAVES.fetch_add(1, Ordering::Relaxed)
+    ));
     let temporary = std::path::PathBuf::from(temporary);
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)

@@ -1,26 +1,35 @@
 //! `helios_rkhs_embed_f32` / `_f64`: the stateless RBF (Nyström) feature map.
 
-use super::handle::{overlaps, slice_in, slice_out};
+use super::handle::{output_slice, report_needed, slice_in};
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use crate::embed::{rkhs_embed_into, EmbedFloat, Matrix};
 use crate::error::{Error, Result};
 use crate::exec::Threads;
 
 /// A caller's row-major matrix as raw parts.
-struct RawMatrix<T> {
+pub(crate) struct RawMatrix<T> {
     data: *const T,
-    rows: usize,
+    pub(crate) rows: usize,
     cols: usize,
     stride: usize,
 }
 
 impl<T> RawMatrix<T> {
+    pub(crate) fn new(data: *const T, rows: usize, cols: usize, stride: usize) -> RawMatrix<T> {
+        RawMatrix {
+            data,
+            rows,
+            cols,
+            stride,
+        }
+    }
+
     /// The matrix as a checked borrow.
     ///
     /// # Safety
     /// `data` is NULL or points to `(rows - 1) * stride + cols` readable
     /// elements (none when `rows` is 0) that stay unchanged for the borrow.
-    unsafe fn borrow<'a>(&self, name: &'static str) -> Result<Matrix<'a, T>> {
+    pub(crate) unsafe fn borrow<'a>(&self, name: &'static str) -> Result<Matrix<'a, T>> {
         let len = match self.rows {
             0 => 0,
             rows => (rows - 1)
@@ -53,35 +62,13 @@ unsafe fn rkhs_embed_c<T: EmbedFloat>(
 ) -> HeliosStatus {
     let (out, out_capacity, out_needed) = out;
     ffi_call(|| {
-        let needed = x.rows.checked_mul(landmarks.rows);
-        if !out_needed.is_null() {
-            // SAFETY: non-NULL and writable per the contract.
-            unsafe { out_needed.write(needed.unwrap_or(usize::MAX)) };
-        }
-        let needed = needed.ok_or_else(|| Error::invalid("n x m overflows"))?;
         // SAFETY: per the contract.
+        let needed = unsafe { report_needed(x.rows.checked_mul(landmarks.rows), out_needed) }?;
         let x = unsafe { x.borrow("x") }?;
         let landmarks = unsafe { landmarks.borrow("landmarks") }?;
-        if out.is_null() {
-            return Err(Error::NullArgument("out"));
-        }
-        if out_capacity < needed {
-            return Err(Error::BufferTooSmall {
-                name: "out",
-                needed,
-                capacity: out_capacity,
-            });
-        }
-        for (input, name) in [(x.data(), "x"), (landmarks.data(), "landmarks")] {
-            if overlaps(input, out, needed) {
-                return Err(Error::invalid(format!(
-                    "`out` overlaps `{name}`: use separate buffers"
-                )));
-            }
-        }
-        // SAFETY: `out` holds `out_capacity >= needed` writable elements that
-        // overlap neither input (checked); only `needed` are borrowed.
-        let out = unsafe { slice_out(out, needed, "out") }?;
+        let inputs = [(x.data(), "x"), (landmarks.data(), "landmarks")];
+        // SAFETY: per the contract; checked against the inputs.
+        let out = unsafe { output_slice(out, out_capacity, needed, &inputs) }?;
         let threads = match threads {
             HELIOS_AUTO => Threads::Auto,
             n => Threads::Exactly(n),
@@ -134,18 +121,8 @@ pub unsafe extern "C" fn helios_rkhs_embed_f32(
     out_capacity: usize,
     out_needed: *mut usize,
 ) -> HeliosStatus {
-    let x = RawMatrix {
-        data: x,
-        rows: n,
-        cols: d,
-        stride: ldx,
-    };
-    let landmarks = RawMatrix {
-        data: landmarks,
-        rows: m,
-        cols: d,
-        stride: ldl,
-    };
+    let x = RawMatrix::new(x, n, d, ldx);
+    let landmarks = RawMatrix::new(landmarks, m, d, ldl);
     // SAFETY: forwarded caller contract.
     unsafe {
         rkhs_embed_c(
@@ -182,18 +159,8 @@ pub unsafe extern "C" fn helios_rkhs_embed_f64(
     out_capacity: usize,
     out_needed: *mut usize,
 ) -> HeliosStatus {
-    let x = RawMatrix {
-        data: x,
-        rows: n,
-        cols: d,
-        stride: ldx,
-    };
-    let landmarks = RawMatrix {
-        data: landmarks,
-        rows: m,
-        cols: d,
-        stride: ldl,
-    };
+    let x = RawMatrix::new(x, n, d, ldx);
+    let landmarks = RawMatrix::new(landmarks, m, d, ldl);
     // SAFETY: forwarded caller contract.
     unsafe {
         rkhs_embed_c(

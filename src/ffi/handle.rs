@@ -179,6 +179,53 @@ pub(crate) unsafe fn slice_out<'a, T>(
     Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
 }
 
+/// Write the element count a call needs to `*out_needed` (when not NULL;
+/// `SIZE_MAX` when it overflows) and return it, or an error for the overflow.
+///
+/// # Safety
+/// `out_needed` is NULL or writable.
+pub(crate) unsafe fn report_needed(needed: Option<usize>, out_needed: *mut usize) -> Result<usize> {
+    if !out_needed.is_null() {
+        // SAFETY: non-NULL and writable per the contract.
+        unsafe { out_needed.write(needed.unwrap_or(usize::MAX)) };
+    }
+    needed.ok_or_else(|| Error::invalid("the output size overflows"))
+}
+
+/// The first `needed` elements of the caller's output buffer, after checking
+/// NULL, the capacity, and that it overlaps none of `inputs`.
+///
+/// # Safety
+/// A non-NULL `out` points to `capacity` writable elements that nothing else
+/// reads or writes during the borrow.
+pub(crate) unsafe fn output_slice<'a, T>(
+    out: *mut T,
+    capacity: usize,
+    needed: usize,
+    inputs: &[(&[T], &str)],
+) -> Result<&'a mut [T]> {
+    if out.is_null() {
+        return Err(Error::NullArgument("out"));
+    }
+    if capacity < needed {
+        return Err(Error::BufferTooSmall {
+            name: "out",
+            needed,
+            capacity,
+        });
+    }
+    for (input, name) in inputs {
+        if overlaps(input, out, needed) {
+            return Err(Error::invalid(format!(
+                "`out` overlaps `{name}`: use separate buffers"
+            )));
+        }
+    }
+    // SAFETY: `out` holds `capacity >= needed` writable elements that overlap
+    // no input (checked); only `needed` are borrowed.
+    unsafe { slice_out(out, needed, "out") }
+}
+
 /// Whether `output[0..len)` shares memory with `input`, compared as
 /// addresses so that no reference to the output exists before the check.
 pub(crate) fn overlaps<T>(input: &[T], output: *mut T, len: usize) -> bool {

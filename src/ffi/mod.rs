@@ -13,8 +13,10 @@ pub mod handle;
 pub mod cancel;
 pub mod exec;
 pub mod embed;
+pub mod nystrom;
 
 pub use cancel::*;
 pub use embed::*;
 pub use exec::*;
+pub use nystrom::*;
 pub use status::*;
