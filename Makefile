@@ -70,11 +70,11 @@ lint:
 test-rust:
 	$(CARGO) test
 
-$(BUILD)/tests/%_shared: tests/c/%.c include/helios.h lib
+$(BUILD)/tests/%_shared: tests/c/%.c tests/c/check.h tests/c/data.h include/helios.h lib
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_C) $< -o $@ -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lhelios -lpthread -lm
 
-$(BUILD)/tests/%_static: tests/c/%.c include/helios.h lib
+$(BUILD)/tests/%_static: tests/c/%.c tests/c/check.h tests/c/data.h include/helios.h lib
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_C) $< -o $@ $(STATIC) $(NATIVE_LIBS)
 
@@ -102,14 +102,19 @@ demo: demo-c demo-cpp demo-rust demo-python demo-csharp
 
 demo-c: lib
 	@mkdir -p $(BUILD)/examples
-	$(CC) $(CFLAGS_C) examples/c/stencil.c -o $(BUILD)/examples/stencil_c -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lhelios
-	$(BUILD)/examples/stencil_c
+	for example in stencil nystrom; do \
+	    $(CC) $(CFLAGS_C) examples/c/$$example.c -o $(BUILD)/examples/$${example}_c \
+	        -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lhelios -lm; \
+	    (cd $(BUILD)/examples && ./$${example}_c); \
+	done
 
-# The C++ example links the static library: no libhelios.so needed at run time.
+# The C++ examples link the static library: no libhelios.so needed at run time.
 demo-cpp: lib
 	@mkdir -p $(BUILD)/examples
-	$(CXX) $(CFLAGS_CXX) examples/cpp/stencil.cpp -o $(BUILD)/examples/stencil_cpp $(STATIC) $(NATIVE_LIBS)
-	$(BUILD)/examples/stencil_cpp
+	for example in stencil nystrom; do \
+	    $(CXX) $(CFLAGS_CXX) examples/cpp/$$example.cpp -o $(BUILD)/examples/$${example}_cpp $(STATIC) $(NATIVE_LIBS); \
+	    $(BUILD)/examples/$${example}_cpp; \
+	done
 
 demo-rust:
 	$(CARGO) run --release --quiet --example stencil

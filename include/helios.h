@@ -426,12 +426,12 @@ enum HeliosStatus helios_nystrom_info(const struct HeliosNystromEngine *engine, 
 enum HeliosStatus helios_nystrom_build_f32(struct HeliosNystromEngine *engine, const float *x, size_t n, size_t d, size_t ldx, float *out, size_t out_capacity, size_t *out_needed);
 
 // Write `Phi(x)` (n x m) for `x` (n x d, leading dimension `ldx`) with
-// the engine's landmarks to `out`, without changing the engine. n may be 0.
+// the engine's landmarks to `out`, without changing the engine.
 // `out_needed`, when not NULL, receives n·m.
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
-// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (d
-// differs from the landmarks', ldx < d, an f64 engine, out overlapping x),
+// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (n or
+// d 0, d differing from the landmarks', ldx < d, an f64 engine, out overlapping x),
 // `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC` (NaN or Inf in x; the
 // message names the row).
 //

@@ -283,3 +283,73 @@ fn misuse_gets_its_kind() {
         .is_err());
     assert_eq!(phi, vec![1.0f32; 8]);
 }
+
+#[test]
+fn bytes_round_trip_and_report_their_element_size() {
+    let (n, d, m) = (120, 3, 10);
+    let x = data(n, d, 12);
+    let mut engine = NystromEngine::<f32>::new(options(m, LandmarkSelection::Uniform, 1)).unwrap();
+    assert_eq!(
+        engine.to_bytes().unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
+    let phi = engine.build(Matrix::new(&x, n, d).unwrap()).unwrap();
+    let bytes = engine.to_bytes().unwrap();
+    // magic, version, element size, gamma, ridge, selection, seed, m, d,
+    // then m·d landmarks and m·m normaliser values of 4 bytes, and a checksum
+    assert_eq!(
+        bytes.len(),
+        8 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 4 * (m * d + m * m) + 8
+    );
+    assert_eq!(helios::embed::stored_element_size(&bytes, "b").unwrap(), 4);
+    let copy = NystromEngine::<f32>::from_bytes(&bytes, "b").unwrap();
+    let again = copy.transform(Matrix::new(&x, n, d).unwrap()).unwrap();
+    assert_eq!(bits(&phi), bits(&again));
+    let error = NystromEngine::<f64>::from_bytes(&bytes, "the buffer").unwrap_err();
+    assert!(
+        error.to_string().starts_with("the buffer: holds 4-byte"),
+        "{error}"
+    );
+}
+
+/// The C layer's guard around an engine: two threads updating one engine
+/// either get in turn or get BUSY, and the engine is never corrupted.
+#[test]
+fn two_threads_updating_one_guarded_engine_get_busy_or_take_turns() {
+    use helios::ffi::handle::SingleOwner;
+    let (n, d, m) = (2000, 8, 32);
+    let x = data(n, d, 13);
+    let mut engine = NystromEngine::<f32>::new(options(m, LandmarkSelection::Uniform, 1)).unwrap();
+    let reference = engine.build(Matrix::new(&x, n, d).unwrap()).unwrap();
+    let owner = SingleOwner::new("the Nyström engine", engine);
+    let (entered, busy) = (
+        std::sync::atomic::AtomicUsize::new(0),
+        std::sync::atomic::AtomicUsize::new(0),
+    );
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                for _ in 0..50 {
+                    match owner.enter() {
+                        Ok(guard) => {
+                            let mut phi = Vec::new();
+                            guard
+                                .update(Matrix::new(&x, n, d).unwrap(), &mut phi)
+                                .unwrap();
+                            assert_eq!(bits(&phi), bits(&reference));
+                            entered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(error) => {
+                            assert_eq!(error.kind(), ErrorKind::Busy);
+                            busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(entered.into_inner() + busy.into_inner(), 100);
+    let engine = owner.into_inner();
+    let after = engine.transform(Matrix::new(&x, n, d).unwrap()).unwrap();
+    assert_eq!(bits(&after), bits(&reference));
+}

@@ -9,28 +9,7 @@
 
 #include "helios.h"
 #include "check.h"
-
-static double *noise(size_t count, uint64_t seed) {
-    double *v = malloc(count * sizeof *v);
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull | 1;
-    for (size_t i = 0; i < count; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        v[i] = (double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-    }
-    return v;
-}
-
-static float *to_f32(const double *v, size_t count) {
-    float *f = malloc(count * sizeof *f);
-    for (size_t i = 0; i < count; i++) f[i] = (float)v[i];
-    return f;
-}
-
-static double rbf(const double *a, const double *b, size_t d, double gamma) {
-    double s = 0.0;
-    for (size_t k = 0; k < d; k++) s += (a[k] - b[k]) * (a[k] - b[k]);
-    return exp(-gamma * s);
-}
+#include "data.h"
 
 static void test_phi_phi_t_is_the_kernel(void) {
     const size_t n = 30, d = 4;
