@@ -359,8 +359,8 @@ enum HeliosStatus helios_nystrom_new(const struct HeliosNystromOptions *options,
 // Free an engine. NULL does nothing and returns `HELIOS_OK`. An engine that
 // another thread is inside is not freed: `HELIOS_ERR_BUSY`.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `engine` is NULL or a live engine that no call will use afterwards.
@@ -371,8 +371,8 @@ enum HeliosStatus helios_nystrom_free(struct HeliosNystromEngine *engine);
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `engine` is NULL or live; `out` is NULL or writable.
@@ -384,8 +384,8 @@ enum HeliosStatus helios_nystrom_get_options(const struct HeliosNystromEngine *e
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
 // `HELIOS_ERR_INVALID_ARGUMENT` (0 or > 1024).
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `engine` is NULL or live.
@@ -398,8 +398,8 @@ enum HeliosStatus helios_nystrom_set_threads(struct HeliosNystromEngine *engine,
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT` (engine), `HELIOS_ERR_BUSY`.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `engine` is NULL or live; each out-pointer is NULL or writable.
@@ -416,8 +416,8 @@ enum HeliosStatus helios_nystrom_info(const struct HeliosNystromEngine *engine, 
 // out overlapping x), `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC`
 // (NaN or Inf in x; the message names the row).
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `engine` is NULL or live; `x` points to `(n - 1) * ldx + d` elements;
@@ -435,8 +435,8 @@ enum HeliosStatus helios_nystrom_build_f32(struct HeliosNystromEngine *engine, c
 // `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC` (NaN or Inf in x; the
 // message names the row).
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // As for `helios_nystrom_build_f32`.
@@ -455,8 +455,8 @@ enum HeliosStatus helios_nystrom_transform_f32(struct HeliosNystromEngine *engin
 // Errors: as for `helios_nystrom_transform_f32`, and
 // `HELIOS_ERR_INVALID_ARGUMENT` for sizes that overflow.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `phi_old` is NULL or points to rows_old·m elements; the rest as for
@@ -474,8 +474,8 @@ enum HeliosStatus helios_nystrom_update_f32(struct HeliosNystromEngine *engine, 
 // `HELIOS_ERR_BUFFER_TOO_SMALL` when the spare room is short (nothing is
 // written).
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `buffer` points to `buffer_capacity` writable elements that do not overlap
@@ -489,8 +489,8 @@ enum HeliosStatus helios_nystrom_update_inplace_f32(struct HeliosNystromEngine *
 // `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (an
 // f64 engine), `HELIOS_ERR_BUFFER_TOO_SMALL`.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `engine` is NULL or live; `out` points to `out_capacity` writable
@@ -503,8 +503,8 @@ enum HeliosStatus helios_nystrom_landmarks_f32(const struct HeliosNystromEngine 
 //
 // Errors: as for `helios_nystrom_landmarks_f32`.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // As for `helios_nystrom_landmarks_f32`.
@@ -512,8 +512,8 @@ enum HeliosStatus helios_nystrom_normaliser_f32(const struct HeliosNystromEngine
 
 // `helios_nystrom_build_f32` for an engine of `double`s.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // As for `helios_nystrom_build_f32`, with `double` elements.
@@ -521,8 +521,8 @@ enum HeliosStatus helios_nystrom_build_f64(struct HeliosNystromEngine *engine, c
 
 // `helios_nystrom_transform_f32` for an engine of `double`s.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // As for `helios_nystrom_build_f32`, with `double` elements.
@@ -530,8 +530,8 @@ enum HeliosStatus helios_nystrom_transform_f64(struct HeliosNystromEngine *engin
 
 // `helios_nystrom_update_f32` for an engine of `double`s.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // As for `helios_nystrom_update_f32`, with `double` elements.
@@ -539,8 +539,8 @@ enum HeliosStatus helios_nystrom_update_f64(struct HeliosNystromEngine *engine, 
 
 // `helios_nystrom_update_inplace_f32` for an engine of `double`s.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // As for `helios_nystrom_update_inplace_f32`, with `double` elements.
@@ -548,8 +548,8 @@ enum HeliosStatus helios_nystrom_update_inplace_f64(struct HeliosNystromEngine *
 
 // `helios_nystrom_landmarks_f32` for an engine of `double`s.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // As for `helios_nystrom_landmarks_f32`, with `double` elements.
@@ -557,8 +557,8 @@ enum HeliosStatus helios_nystrom_landmarks_f64(const struct HeliosNystromEngine 
 
 // `helios_nystrom_normaliser_f32` for an engine of `double`s.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // As for `helios_nystrom_landmarks_f32`, with `double` elements.
@@ -573,8 +573,8 @@ enum HeliosStatus helios_nystrom_normaliser_f64(const struct HeliosNystromEngine
 // `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (path
 // empty, not UTF-8 or holding a NUL), `HELIOS_ERR_IO`.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `engine` is NULL or live; `path` is NULL or points to `path_len` bytes.
@@ -602,8 +602,8 @@ enum HeliosStatus helios_nystrom_load(const char *path, size_t path_len, struct 
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
 // `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_BUFFER_TOO_SMALL`.
 //
-// Thread safety: single-owner (one thread at a time per object; a second one
-// gets HELIOS_ERR_BUSY).
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
 //
 // # Safety
 // `engine` is NULL or live; `out` points to `out_capacity` writable bytes;

@@ -2,11 +2,11 @@
 //! point by point, `Phi Phiᵀ = K` when the landmarks are the points, and the
 //! same bits for every thread count.
 
-use helios::embed::{rkhs_embed, rkhs_embed_into, Matrix, RKHS_BLOCK_ROWS};
+use helios::embed::{rkhs_embed, rkhs_embed_into, EmbedFloat, FeatureMap, Matrix, RKHS_BLOCK_ROWS};
 use helios::{ErrorKind, Threads};
 
 mod common;
-use common::max_abs_diff;
+use common::{max_abs_diff, noise};
 
 fn data(rows: usize, cols: usize, seed: u64) -> Vec<f64> {
     common::noise(rows * cols, seed)
@@ -388,4 +388,47 @@ fn f32_stays_accurate_for_clusters_far_from_the_landmark_mean() {
     .unwrap();
     let worst = max_abs_diff(&phi64, &phi32);
     assert!(worst < 1e-4, "max |phi32 - phi64| = {worst}");
+}
+
+/// A row's features do not depend on the rows embedded with it: any block of
+/// rows (1 to 255, anywhere) gives the bits those rows get inside a full
+/// block, so an update of any size equals a transform of the stacked rows.
+/// (faer multiplies a single row by another path; the map pads it.)
+#[test]
+fn a_rows_features_do_not_depend_on_the_rows_beside_it() {
+    fn check<T: EmbedFloat + PartialEq + std::fmt::Debug>(convert: fn(f64) -> T) {
+        for (d, m) in [(5, 16), (8, 100), (16, 300)] {
+            let n = RKHS_BLOCK_ROWS;
+            let x: Vec<T> = noise(n * d, 1).into_iter().map(convert).collect();
+            let l: Vec<T> = noise(m * d, 2).into_iter().map(convert).collect();
+            let map = FeatureMap::new(Matrix::new(&l, m, d).unwrap(), 0.3, 1e-6).unwrap();
+            let mut full = vec![convert(0.0); n * m];
+            map.apply_into(
+                Matrix::new(&x, n, d).unwrap(),
+                Threads::Exactly(1),
+                &mut full,
+            )
+            .unwrap();
+            for rows in [1, 2, 3, 7, 8, 9, 31, 32, 33, 100, 255] {
+                for start in [0, 5.min(n - rows), n - rows] {
+                    let part_x = &x[start * d..(start + rows) * d];
+                    let mut part = vec![convert(0.0); rows * m];
+                    map.apply_into(
+                        Matrix::new(part_x, rows, d).unwrap(),
+                        Threads::Exactly(1),
+                        &mut part,
+                    )
+                    .unwrap();
+                    assert!(
+                        part[..] == full[start * m..(start + rows) * m],
+                        "{} rows from row {start}, d = {d}, m = {m}, {}",
+                        rows,
+                        std::any::type_name::<T>()
+                    );
+                }
+            }
+        }
+    }
+    check::<f32>(|v| v as f32);
+    check::<f64>(|v| v);
 }

@@ -317,6 +317,7 @@ impl<T: EmbedFloat> FeatureMap<T> {
                 kernel: vec![zero; RKHS_BLOCK_ROWS * m],
                 centred: Vec::with_capacity(RKHS_BLOCK_ROWS * d),
                 norms: Vec::with_capacity(RKHS_BLOCK_ROWS),
+                lone_row: vec![zero; 2 * m],
             },
             |scratch, index, out_block| {
                 let first = index * RKHS_BLOCK_ROWS;
@@ -325,6 +326,15 @@ impl<T: EmbedFloat> FeatureMap<T> {
                 for r in first..first + rows {
                     centre_row(x.row(r), &self.centre, &mut scratch.centred);
                 }
+                // faer multiplies a single row by another path (matrix-vector)
+                // that sums in another order; a lone row goes through the GEMMs
+                // twice over, so that its features are the bits it gets inside
+                // any larger block (an update of one row equals a transform of
+                // the stacked rows).
+                let padded = rows.max(2);
+                if rows == 1 {
+                    scratch.centred.extend_from_within(..d);
+                }
                 scratch.norms.clear();
                 scratch.norms.extend(
                     scratch
@@ -332,7 +342,7 @@ impl<T: EmbedFloat> FeatureMap<T> {
                         .chunks_exact(d)
                         .map(|row| row.iter().map(|v| v * v).sum::<f64>()),
                 );
-                if let Some(r) = scratch.norms.iter().position(|v| !v.is_finite()) {
+                if let Some(r) = scratch.norms[..rows].iter().position(|v| !v.is_finite()) {
                     return Err(Error::Numeric(format!(
                         "row {} of X is too far from the landmarks: its squared distance overflows",
                         first + r
@@ -341,17 +351,17 @@ impl<T: EmbedFloat> FeatureMap<T> {
                 // X_b · Lᵀ in f64 whatever T: the identity ||x||² + ||l||² - 2 x·l
                 // cancels, and f32 lost whole digits for clustered data away
                 // from the origin. This GEMM is 2·d/(2·d + 2·m) of the flops.
-                let distances = &mut scratch.distances[..rows * m];
+                let distances = &mut scratch.distances[..padded * m];
                 faer::linalg::matmul::matmul(
-                    MatMut::from_row_major_slice_mut(distances, rows, m),
+                    MatMut::from_row_major_slice_mut(distances, padded, m),
                     Accum::Replace,
-                    MatRef::from_row_major_slice(&scratch.centred, rows, d),
+                    MatRef::from_row_major_slice(&scratch.centred, padded, d),
                     landmarks_view.transpose(),
                     1.0,
                     Par::Seq,
                 );
                 clear_upper_vector_state();
-                let kernel = &mut scratch.kernel[..rows * m];
+                let kernel = &mut scratch.kernel[..padded * m];
                 for ((kernel_row, dot_row), &x_norm) in kernel
                     .chunks_exact_mut(m)
                     .zip(distances.chunks_exact(m))
@@ -365,15 +375,23 @@ impl<T: EmbedFloat> FeatureMap<T> {
                     }
                 }
                 // Phi_b = K_b · (K_LL + ridge·I)^(-1/2), in T.
+                let product = if rows == 1 {
+                    &mut scratch.lone_row[..]
+                } else {
+                    &mut *out_block
+                };
                 faer::linalg::matmul::matmul(
-                    MatMut::from_row_major_slice_mut(out_block, rows, m),
+                    MatMut::from_row_major_slice_mut(product, padded, m),
                     Accum::Replace,
-                    MatRef::from_row_major_slice(kernel, rows, m),
+                    MatRef::from_row_major_slice(kernel, padded, m),
                     normaliser_view,
                     T::from_f64(1.0),
                     Par::Seq,
                 );
                 clear_upper_vector_state();
+                if rows == 1 {
+                    out_block.copy_from_slice(&scratch.lone_row[..m]);
+                }
                 check_finite_block(out_block)
             },
         )
@@ -390,6 +408,8 @@ struct BlockScratch<T> {
     centred: Vec<f64>,
     /// Their squared norms.
     norms: Vec<f64>,
+    /// The output of a block of one row, computed as two (2 x m).
+    lone_row: Vec<T>,
 }
 
 /// Append `row - centre` to `out`, in f64.

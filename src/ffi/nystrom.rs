@@ -252,8 +252,8 @@ pub unsafe extern "C" fn helios_nystrom_new(
 /// Free an engine. NULL does nothing and returns `HELIOS_OK`. An engine that
 /// another thread is inside is not freed: `HELIOS_ERR_BUSY`.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `engine` is NULL or a live engine that no call will use afterwards.
@@ -277,8 +277,8 @@ pub unsafe extern "C" fn helios_nystrom_free(engine: *mut HeliosNystromEngine) -
 ///
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `engine` is NULL or live; `out` is NULL or writable.
@@ -320,8 +320,8 @@ pub unsafe extern "C" fn helios_nystrom_get_options(
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
 /// `HELIOS_ERR_INVALID_ARGUMENT` (0 or > 1024).
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `engine` is NULL or live.
@@ -348,8 +348,8 @@ pub unsafe extern "C" fn helios_nystrom_set_threads(
 ///
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT` (engine), `HELIOS_ERR_BUSY`.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `engine` is NULL or live; each out-pointer is NULL or writable.
@@ -508,8 +508,8 @@ unsafe fn copy_out_c<T: Element>(
 /// out overlapping x), `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC`
 /// (NaN or Inf in x; the message names the row).
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `engine` is NULL or live; `x` points to `(n - 1) * ldx + d` elements;
@@ -541,8 +541,8 @@ pub unsafe extern "C" fn helios_nystrom_build_f32(
 /// `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC` (NaN or Inf in x; the
 /// message names the row).
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// As for `helios_nystrom_build_f32`.
@@ -575,8 +575,8 @@ pub unsafe extern "C" fn helios_nystrom_transform_f32(
 /// Errors: as for `helios_nystrom_transform_f32`, and
 /// `HELIOS_ERR_INVALID_ARGUMENT` for sizes that overflow.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `phi_old` is NULL or points to rows_old·m elements; the rest as for
@@ -611,8 +611,8 @@ pub unsafe extern "C" fn helios_nystrom_update_f32(
 /// `HELIOS_ERR_BUFFER_TOO_SMALL` when the spare room is short (nothing is
 /// written).
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `buffer` points to `buffer_capacity` writable elements that do not overlap
@@ -643,8 +643,8 @@ pub unsafe extern "C" fn helios_nystrom_update_inplace_f32(
 /// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (an
 /// f64 engine), `HELIOS_ERR_BUFFER_TOO_SMALL`.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `engine` is NULL or live; `out` points to `out_capacity` writable
@@ -672,8 +672,8 @@ pub unsafe extern "C" fn helios_nystrom_landmarks_f32(
 ///
 /// Errors: as for `helios_nystrom_landmarks_f32`.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// As for `helios_nystrom_landmarks_f32`.
@@ -696,8 +696,8 @@ pub unsafe extern "C" fn helios_nystrom_normaliser_f32(
 
 /// `helios_nystrom_build_f32` for an engine of `double`s.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// As for `helios_nystrom_build_f32`, with `double` elements.
@@ -719,8 +719,8 @@ pub unsafe extern "C" fn helios_nystrom_build_f64(
 
 /// `helios_nystrom_transform_f32` for an engine of `double`s.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// As for `helios_nystrom_build_f32`, with `double` elements.
@@ -742,8 +742,8 @@ pub unsafe extern "C" fn helios_nystrom_transform_f64(
 
 /// `helios_nystrom_update_f32` for an engine of `double`s.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// As for `helios_nystrom_update_f32`, with `double` elements.
@@ -768,8 +768,8 @@ pub unsafe extern "C" fn helios_nystrom_update_f64(
 
 /// `helios_nystrom_update_inplace_f32` for an engine of `double`s.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// As for `helios_nystrom_update_inplace_f32`, with `double` elements.
@@ -794,8 +794,8 @@ pub unsafe extern "C" fn helios_nystrom_update_inplace_f64(
 
 /// `helios_nystrom_landmarks_f32` for an engine of `double`s.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// As for `helios_nystrom_landmarks_f32`, with `double` elements.
@@ -818,8 +818,8 @@ pub unsafe extern "C" fn helios_nystrom_landmarks_f64(
 
 /// `helios_nystrom_normaliser_f32` for an engine of `double`s.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// As for `helios_nystrom_landmarks_f32`, with `double` elements.
@@ -864,8 +864,8 @@ unsafe fn path_arg<'a>(path: *const c_char, path_len: usize) -> Result<&'a std::
 /// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (path
 /// empty, not UTF-8 or holding a NUL), `HELIOS_ERR_IO`.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `engine` is NULL or live; `path` is NULL or points to `path_len` bytes.
@@ -936,8 +936,8 @@ pub unsafe extern "C" fn helios_nystrom_load(
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
 /// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_BUFFER_TOO_SMALL`.
 ///
-/// Thread safety: single-owner (one thread at a time per object; a second one
-/// gets HELIOS_ERR_BUSY).
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
 ///
 /// # Safety
 /// `engine` is NULL or live; `out` points to `out_capacity` writable bytes;
