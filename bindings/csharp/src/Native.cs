@@ -1,6 +1,6 @@
 // The P/Invoke declarations of include/helios.h. Everything here is internal:
-// the public API (Library, CancelToken, ParallelMap, Rkhs) wraps it with checked
-// arguments, exceptions and SafeHandles.
+// the public API (Library, CancelToken, ParallelMap, Rkhs, NystromEngine)
+// wraps it with checked arguments, exceptions and SafeHandles.
 
 using System;
 using System.Runtime.InteropServices;
@@ -95,6 +95,109 @@ namespace Helios
         internal static extern Status helios_rkhs_embed_f64(
             void* x, UIntPtr n, UIntPtr d, UIntPtr ldx, void* landmarks, UIntPtr m, UIntPtr ldl, double gamma,
             double ridge, UIntPtr threads, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        /// <summary><c>HeliosNystromOptions</c>, field for field (56 bytes on a 64-bit platform).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct NystromOptionsRaw
+        {
+            internal UIntPtr StructSize;
+            internal double Gamma;
+            internal double Ridge;
+            internal UIntPtr LandmarkCount;
+            internal int Selection;
+            internal ulong Seed;
+            internal UIntPtr Threads;
+        }
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern NystromOptionsRaw helios_nystrom_default_options();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_new(
+            ref NystromOptionsRaw options, int dtype, out NystromEngineHandle engine);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_free(IntPtr engine);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_get_options(IntPtr engine, out NystromOptionsRaw options);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_set_threads(IntPtr engine, UIntPtr threads);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_info(
+            IntPtr engine, int* dtype, UIntPtr* landmarkCount, UIntPtr* dim, int* built);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_build_f32(
+            IntPtr engine, void* x, UIntPtr n, UIntPtr d, UIntPtr ldx, void* output, UIntPtr outputCapacity,
+            UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_build_f64(
+            IntPtr engine, void* x, UIntPtr n, UIntPtr d, UIntPtr ldx, void* output, UIntPtr outputCapacity,
+            UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_transform_f32(
+            IntPtr engine, void* x, UIntPtr n, UIntPtr d, UIntPtr ldx, void* output, UIntPtr outputCapacity,
+            UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_transform_f64(
+            IntPtr engine, void* x, UIntPtr n, UIntPtr d, UIntPtr ldx, void* output, UIntPtr outputCapacity,
+            UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_update_f32(
+            IntPtr engine, void* xNew, UIntPtr nNew, UIntPtr d, UIntPtr ldx, void* phiOld, UIntPtr rowsOld,
+            void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_update_f64(
+            IntPtr engine, void* xNew, UIntPtr nNew, UIntPtr d, UIntPtr ldx, void* phiOld, UIntPtr rowsOld,
+            void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_update_inplace_f32(
+            IntPtr engine, void* xNew, UIntPtr nNew, UIntPtr d, UIntPtr ldx, void* buffer, UIntPtr bufferCapacity,
+            UIntPtr rowsUsed, UIntPtr* bufferNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_update_inplace_f64(
+            IntPtr engine, void* xNew, UIntPtr nNew, UIntPtr d, UIntPtr ldx, void* buffer, UIntPtr bufferCapacity,
+            UIntPtr rowsUsed, UIntPtr* bufferNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_landmarks_f32(
+            IntPtr engine, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_landmarks_f64(
+            IntPtr engine, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_normaliser_f32(
+            IntPtr engine, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_normaliser_f64(
+            IntPtr engine, void* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_save(IntPtr engine, byte* path, UIntPtr pathLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_load(byte* path, UIntPtr pathLen, out NystromEngineHandle engine);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_to_bytes(
+            IntPtr engine, byte* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_from_bytes(
+            byte* data, UIntPtr len, out NystromEngineHandle engine);
 
         /// <summary>
         /// Throw a <see cref="HeliosException"/> for a failed status. Call it

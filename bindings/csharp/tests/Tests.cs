@@ -25,7 +25,7 @@ namespace Helios.Tests
         public int Index { get; }
     }
 
-    internal static class Program
+    internal static partial class Program
     {
         private static string s_root;
 
@@ -71,6 +71,7 @@ namespace Helios.Tests
             harness.Run("Rkhs: 8 threads embedding at once match sequential runs", EmbedConcurrentCallers);
             harness.Run("Rkhs: helios errors come back as HeliosException", EmbedHeliosErrors);
             harness.Run("Rkhs: .NET-only mistakes get .NET argument exceptions", EmbedArgumentErrors);
+            RunNystromTests(harness); // tests/NystromTests.cs
             harness.Run("a process whose kernels ran on worker threads exits", ProcessExits);
 
             return harness.Finish();
