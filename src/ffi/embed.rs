@@ -68,7 +68,7 @@ unsafe fn rkhs_embed_c<T: EmbedFloat>(
         let landmarks = unsafe { landmarks.borrow("landmarks") }?;
         let inputs = [(x.data(), "x"), (landmarks.data(), "landmarks")];
         // SAFETY: per the contract; checked against the inputs.
-        let out = unsafe { output_slice(out, out_capacity, needed, &inputs) }?;
+        let out = unsafe { output_slice(out, out_capacity, needed, ("out", &inputs)) }?;
         let threads = match threads {
             HELIOS_AUTO => Threads::Auto,
             n => Threads::Exactly(n),

@@ -192,8 +192,10 @@ pub(crate) unsafe fn report_needed(needed: Option<usize>, out_needed: *mut usize
     needed.ok_or_else(|| Error::invalid("the output size overflows"))
 }
 
-/// The first `needed` elements of the caller's output buffer, after checking
-/// NULL, the capacity, and that it overlaps none of `inputs`.
+/// The first `needed` elements of the caller's output buffer `name`, after
+/// checking the capacity (first, so that a NULL buffer of capacity 0 asks for
+/// the size: `HELIOS_ERR_BUFFER_TOO_SMALL` with the size written back), NULL,
+/// and that it overlaps none of `inputs`.
 ///
 /// # Safety
 /// A non-NULL `out` points to `capacity` writable elements that nothing else
@@ -202,28 +204,28 @@ pub(crate) unsafe fn output_slice<'a, T>(
     out: *mut T,
     capacity: usize,
     needed: usize,
-    inputs: &[(&[T], &str)],
+    (name, inputs): (&'static str, &[(&[T], &str)]),
 ) -> Result<&'a mut [T]> {
-    if out.is_null() {
-        return Err(Error::NullArgument("out"));
-    }
     if capacity < needed {
         return Err(Error::BufferTooSmall {
-            name: "out",
+            name,
             needed,
             capacity,
         });
     }
-    for (input, name) in inputs {
+    if out.is_null() {
+        return Err(Error::NullArgument(name));
+    }
+    for (input, input_name) in inputs {
         if overlaps(input, out, needed) {
             return Err(Error::invalid(format!(
-                "`out` overlaps `{name}`: use separate buffers"
+                "`{name}` overlaps `{input_name}`: use separate buffers"
             )));
         }
     }
     // SAFETY: `out` holds `capacity >= needed` writable elements that overlap
     // no input (checked); only `needed` are borrowed.
-    unsafe { slice_out(out, needed, "out") }
+    unsafe { slice_out(out, needed, name) }
 }
 
 /// Whether `output[0..len)` shares memory with `input`, compared as

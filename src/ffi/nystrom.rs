@@ -402,7 +402,7 @@ unsafe fn build_c<T: Element>(
                 let m = engine.options().landmark_count;
                 let needed = report_needed(x.rows.checked_mul(m), out_needed)?;
                 let x = x.borrow("x")?;
-                let out = output_slice(out, capacity, needed, &[(x.data(), "x")])?;
+                let out = output_slice(out, capacity, needed, ("out", &[(x.data(), "x")]))?;
                 engine.build_into(x, out)
             })
         }
@@ -424,7 +424,7 @@ unsafe fn transform_c<T: Element>(
                 let map = engine.feature_map().ok_or_else(not_built)?;
                 let needed = report_needed(x.rows.checked_mul(map.landmark_count()), out_needed)?;
                 let x = x.borrow("x")?;
-                let out = output_slice(out, capacity, needed, &[(x.data(), "x")])?;
+                let out = output_slice(out, capacity, needed, ("out", &[(x.data(), "x")]))?;
                 map.apply_into(x, engine.options().threads, out)
             })
         }
@@ -442,6 +442,7 @@ unsafe fn update_c<T: Element>(
     x_new: RawMatrix<T>,
     (phi_old, rows_old): (*const T, usize),
     (out, capacity, out_needed): RawOut<T>,
+    out_name: &'static str,
 ) -> HeliosStatus {
     ffi_call(|| {
         // SAFETY: per the contract.
@@ -459,7 +460,12 @@ unsafe fn update_c<T: Element>(
                 let x_new = x_new.borrow("x_new")?;
                 if std::ptr::eq(phi_old, out) {
                     // In place: the old rows are already where they belong.
-                    let buffer = output_slice(out, capacity, needed, &[(x_new.data(), "x_new")])?;
+                    let buffer = output_slice(
+                        out,
+                        capacity,
+                        needed,
+                        (out_name, &[(x_new.data(), "x_new")]),
+                    )?;
                     return engine.update_into(x_new, buffer, rows_old).map(drop);
                 }
                 let phi_old = match old_len {
@@ -467,7 +473,7 @@ unsafe fn update_c<T: Element>(
                     len => slice_in(phi_old, len, "phi_old")?,
                 };
                 let inputs = [(x_new.data(), "x_new"), (phi_old, "phi_old")];
-                let buffer = output_slice(out, capacity, needed, &inputs)?;
+                let buffer = output_slice(out, capacity, needed, (out_name, &inputs))?;
                 engine.update_into(x_new, buffer, rows_old)?;
                 buffer[..old_len].copy_from_slice(phi_old);
                 Ok(())
@@ -490,7 +496,7 @@ unsafe fn copy_out_c<T: Element>(
                 let engine = T::engine(any)?;
                 let values = what(engine.feature_map().ok_or_else(not_built)?);
                 let needed = report_needed(Some(values.len()), out_needed)?;
-                output_slice(out, capacity, needed, &[])?.copy_from_slice(values);
+                output_slice(out, capacity, needed, ("out", &[]))?.copy_from_slice(values);
                 Ok(())
             })
         }
@@ -597,7 +603,7 @@ pub unsafe extern "C" fn helios_nystrom_update_f32(
     let x_new = RawMatrix::new(x_new, n_new, d, ldx);
     let old = (phi_old, rows_old);
     // SAFETY: forwarded caller contract.
-    unsafe { update_c(engine, x_new, old, (out, out_capacity, out_needed)) }
+    unsafe { update_c(engine, x_new, old, (out, out_capacity, out_needed), "out") }
 }
 
 /// Append `Phi(x_new)` to a caller buffer with spare rows: `buffer` holds
@@ -633,7 +639,15 @@ pub unsafe extern "C" fn helios_nystrom_update_inplace_f32(
     let old = (buffer.cast_const(), rows_used);
     // SAFETY: `buffer` as both the old rows and the output is the in-place
     // case of `update_c`; the rest is the forwarded caller contract.
-    unsafe { update_c(engine, x_new, old, (buffer, buffer_capacity, buffer_needed)) }
+    unsafe {
+        update_c(
+            engine,
+            x_new,
+            old,
+            (buffer, buffer_capacity, buffer_needed),
+            "buffer",
+        )
+    }
 }
 
 /// Copy the m x d landmarks (row-major) to `out`; `out_needed`, when not
@@ -763,7 +777,7 @@ pub unsafe extern "C" fn helios_nystrom_update_f64(
     let x_new = RawMatrix::new(x_new, n_new, d, ldx);
     let old = (phi_old, rows_old);
     // SAFETY: forwarded caller contract.
-    unsafe { update_c(engine, x_new, old, (out, out_capacity, out_needed)) }
+    unsafe { update_c(engine, x_new, old, (out, out_capacity, out_needed), "out") }
 }
 
 /// `helios_nystrom_update_inplace_f32` for an engine of `double`s.
@@ -789,7 +803,15 @@ pub unsafe extern "C" fn helios_nystrom_update_inplace_f64(
     let old = (buffer.cast_const(), rows_used);
     // SAFETY: `buffer` as both the old rows and the output is the in-place
     // case of `update_c`; the rest is the forwarded caller contract.
-    unsafe { update_c(engine, x_new, old, (buffer, buffer_capacity, buffer_needed)) }
+    unsafe {
+        update_c(
+            engine,
+            x_new,
+            old,
+            (buffer, buffer_capacity, buffer_needed),
+            "buffer",
+        )
+    }
 }
 
 /// `helios_nystrom_landmarks_f32` for an engine of `double`s.
@@ -958,7 +980,7 @@ pub unsafe extern "C" fn helios_nystrom_to_bytes(
                     AnyEngine::F64(e) => e.to_bytes(),
                 }?;
                 let needed = report_needed(Some(bytes.len()), out_needed)?;
-                output_slice(out, out_capacity, needed, &[])?.copy_from_slice(&bytes);
+                output_slice(out, out_capacity, needed, ("out", &[]))?.copy_from_slice(&bytes);
                 Ok(())
             })
         }
