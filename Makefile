@@ -123,6 +123,7 @@ demo-python: python
 	@if [ ! -x $(VPY) ]; then $(SKIP) "Python example" "apt-get install -y python3 python3-venv"; exit 0; fi; \
 	$(VPY) examples/python/stencil.py
 	$(VPY) examples/python/embed.py
+	$(VPY) examples/python/nystrom_classifier.py
 
 demo-csharp: lib
 	@if ! command -v mcs >/dev/null || ! command -v mono >/dev/null; then \

@@ -10,7 +10,9 @@ package's folder, then ``target/release`` of a source checkout).
 array([-0., -1., -2., -3., -4., -5., -6., -7.], dtype=float32)
 
 :func:`rkhs_embed` is the RBF (Nyström) feature map ``Phi(X)`` with
-``Phi(X) @ Phi(Y).T`` approximating ``exp(-gamma ||x - y||²)``.
+``Phi(X) @ Phi(Y).T`` approximating ``exp(-gamma ||x - y||²)``;
+:class:`NystromEngine` chooses the landmarks itself, keeps them, embeds new
+rows incrementally and saves, loads and pickles.
 
 Every public function and class states its thread-safety class in its
 docstring with the fixed phrases of the C header and docs/THREADING.md:
@@ -28,6 +30,7 @@ from ._lib import ABI_VERSION, AUTO, LIBRARY_PATH, MAX_THREADS, KernelF32, Kerne
 from ._lib import LIB as _LIB
 from ._lib import size_t as _size_t
 from ._map import FloatArray, PythonKernel, UserData, parallel_map
+from ._nystrom import NystromEngine
 
 __version__ = "0.1.0"
 
@@ -42,6 +45,7 @@ __all__ = [
     "HeliosError",
     "KernelF32",
     "KernelF64",
+    "NystromEngine",
     "PythonKernel",
     "Status",
     "UserData",

@@ -34,6 +34,18 @@ MAX_THREADS = 1024
 #: The environment variable that names the library to load.
 LIBRARY_ENV = "HELIOS_LIBRARY"
 
+#: ``HELIOS_LANDMARKS_UNIFORM``: m distinct rows drawn uniformly (seeded).
+LANDMARKS_UNIFORM = 0
+
+#: ``HELIOS_LANDMARKS_KMEANS_PLUS_PLUS``: k-means++ seeding (seeded).
+LANDMARKS_KMEANS_PLUS_PLUS = 1
+
+#: ``HELIOS_DTYPE_F32``: an engine of ``float`` data (the ``_f32`` entry points).
+DTYPE_F32 = 0
+
+#: ``HELIOS_DTYPE_F64``: an engine of ``double`` data (the ``_f64`` entry points).
+DTYPE_F64 = 1
+
 
 def size_t(name: str, value: int) -> int:
     """``value`` as a ``size_t``, or TypeError/ValueError naming ``name``."""
@@ -64,7 +76,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 # bindings/python/helios -> <repository>/target/release, for a source checkout.
 _REPO_BUILD_DIR = _PACKAGE_DIR.parent.parent.parent / "target" / "release"
 
-# A handle to an opaque helios object (HeliosCancelToken*).
+# A handle to an opaque helios object (HeliosCancelToken*, HeliosNystromEngine*).
 Handle = ctypes.c_void_p
 
 _KERNEL_ARGS_F32 = (
@@ -140,6 +152,23 @@ class ParallelMapOptions(ctypes.Structure):
     ]
 
 
+class NystromOptions(ctypes.Structure):
+    """``HeliosNystromOptions``; fill it from ``helios_nystrom_default_options()``.
+
+    :class:`helios.NystromEngine` fills a new one for every engine; it is never shared.
+    """
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("gamma", ctypes.c_double),
+        ("ridge", ctypes.c_double),
+        ("landmark_count", ctypes.c_size_t),
+        ("selection", ctypes.c_int32),
+        ("seed", ctypes.c_uint64),
+        ("threads", ctypes.c_size_t),
+    ]
+
+
 def _map_args(kernel_type: Any) -> Tuple[Any, ...]:
     return (
         ctypes.c_void_p,  # input
@@ -171,6 +200,24 @@ def _embed_args(element: Any) -> Tuple[Any, ...]:
     )
 
 
+def _nystrom_args(element: Any) -> Dict[str, Tuple[Any, ...]]:
+    """The argument types of the ``helios_nystrom_*`` entry points of one element type."""
+    pointer = ctypes.POINTER(element)
+    size = ctypes.c_size_t
+    needed = ctypes.POINTER(size)
+    x = (pointer, size, size, size)  # x, n, d, ldx
+    return {
+        "build": (Handle, *x, pointer, size, needed),  # out, out_capacity, out_needed
+        "transform": (Handle, *x, pointer, size, needed),
+        # phi_old, rows_old, out, out_capacity, out_needed
+        "update": (Handle, *x, pointer, size, pointer, size, needed),
+        # buffer, buffer_capacity, rows_used, buffer_needed
+        "update_inplace": (Handle, *x, pointer, size, size, needed),
+        "landmarks": (Handle, pointer, size, needed),  # out, out_capacity, out_needed
+        "normaliser": (Handle, pointer, size, needed),
+    }
+
+
 Status = ctypes.c_int  # enum HeliosStatus
 
 # name: (restype, argtypes); helios_abi_version is declared before the others.
@@ -190,6 +237,39 @@ _SIGNATURES: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "helios_parallel_map_f64": (Status, _map_args(KernelF64)),
     "helios_rkhs_embed_f32": (Status, _embed_args(ctypes.c_float)),
     "helios_rkhs_embed_f64": (Status, _embed_args(ctypes.c_double)),
+    "helios_nystrom_default_options": (NystromOptions, ()),
+    "helios_nystrom_new": (
+        Status,
+        (ctypes.POINTER(NystromOptions), ctypes.c_int32, ctypes.POINTER(Handle)),
+    ),
+    "helios_nystrom_free": (Status, (Handle,)),
+    "helios_nystrom_get_options": (Status, (Handle, ctypes.POINTER(NystromOptions))),
+    "helios_nystrom_set_threads": (Status, (Handle, ctypes.c_size_t)),
+    "helios_nystrom_info": (
+        Status,
+        (
+            Handle,
+            ctypes.POINTER(ctypes.c_int32),  # dtype
+            ctypes.POINTER(ctypes.c_size_t),  # landmark_count
+            ctypes.POINTER(ctypes.c_size_t),  # dim
+            ctypes.POINTER(ctypes.c_int32),  # built
+        ),
+    ),
+    **{
+        f"helios_nystrom_{name}_{suffix}": (Status, argtypes)
+        for suffix, element in (("f32", ctypes.c_float), ("f64", ctypes.c_double))
+        for name, argtypes in _nystrom_args(element).items()
+    },
+    "helios_nystrom_save": (Status, (Handle, ctypes.c_char_p, ctypes.c_size_t)),
+    "helios_nystrom_load": (Status, (ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Handle))),
+    "helios_nystrom_to_bytes": (
+        Status,
+        (Handle, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)),
+    ),
+    "helios_nystrom_from_bytes": (
+        Status,
+        (ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(Handle)),
+    ),
 }
 
 

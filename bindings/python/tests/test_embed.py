@@ -13,44 +13,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 import pytest
-from helpers import assert_bitwise_equal
+from helpers import TOL_F32, TOL_F64, assert_bitwise_equal, max_diff, rbf, reference_embed, tolerance
 
 import helios
 from helios import _embed
-
-# Tolerances (max abs difference) on the well-conditioned data of these tests
-# (cond K(L, L) below about 1e3, entries of Phi below 1). Measured: about
-# 5e-15 for float64 and 1.5e-6 for float32 against a float64 reference.
-TOL_F64 = 1e-12
-TOL_F32 = 2e-5
-
-
-def rbf(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
-    """exp(-gamma ||a_i - b_j||²) by broadcasting, in float64 (no GEMM identity)."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return np.exp(-gamma * ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1))
-
-
-def reference_embed(x: np.ndarray, landmarks: np.ndarray, gamma: float, ridge: float) -> np.ndarray:
-    """The feature map in float64 with numpy alone: K(X, L) · (K(L, L) + ridge·I)^(-1/2),
-    the inverse square root from np.linalg.eigh with eigenvalues at or below
-    m · eps · λ_max counted as 0 (the pseudo-inverse threshold helios documents)."""
-    m = len(landmarks)
-    values, vectors = np.linalg.eigh(rbf(landmarks, landmarks, gamma) + ridge * np.eye(m))
-    cutoff = m * np.finfo(np.float64).eps * max(values.max(), 0.0)
-    scale = np.zeros_like(values)
-    kept = values > cutoff
-    scale[kept] = 1.0 / np.sqrt(values[kept])
-    return rbf(x, landmarks, gamma) @ ((vectors * scale) @ vectors.T)
-
-
-def tolerance(dtype: np.dtype) -> float:
-    return TOL_F32 if dtype == np.float32 else TOL_F64
-
-
-def max_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
-
 
 # ---- values -----------------------------------------------------------------
 

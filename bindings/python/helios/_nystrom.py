@@ -1,0 +1,869 @@
+""":class:`NystromEngine` (private module; use ``helios``)."""
+
+from __future__ import annotations
+
+import ctypes
+import operator
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Type, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from ._embed import FloatMatrix, _check_matrix, _real
+from ._errors import HeliosError, Status, check
+from ._lib import (
+    AUTO,
+    DTYPE_F32,
+    DTYPE_F64,
+    LANDMARKS_KMEANS_PLUS_PLUS,
+    LANDMARKS_UNIFORM,
+    LIB,
+    Handle,
+    NystromOptions,
+    size_or_auto,
+    size_t,
+)
+
+#: A file path: ``str``, ``bytes`` or an :class:`os.PathLike` of either.
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+#: What :meth:`NystromEngine.from_bytes` reads: ``bytes``, ``bytearray``,
+#: ``memoryview`` or any other object with the buffer protocol.
+BytesLike = Union[bytes, bytearray, memoryview]
+
+_SELECTIONS: Dict[str, int] = {
+    "uniform": LANDMARKS_UNIFORM,
+    "kmeans++": LANDMARKS_KMEANS_PLUS_PLUS,
+}
+_SELECTION_NAMES: Dict[int, str] = {code: name for name, code in _SELECTIONS.items()}
+
+_U64_MAX = (1 << 64) - 1
+_BYTES = ctypes.POINTER(ctypes.c_uint8)
+
+
+@dataclass(frozen=True)
+class _Flavor:
+    """The C dtype code, pointer type and entry points for one element type."""
+
+    code: int
+    pointer: Any
+    build: Any
+    transform: Any
+    update: Any
+    update_inplace: Any
+    landmarks: Any
+    normaliser: Any
+
+
+def _flavor(code: int, element: Any, suffix: str) -> _Flavor:
+    def entry(name: str) -> Any:
+        return getattr(LIB, f"helios_nystrom_{name}_{suffix}")
+
+    return _Flavor(
+        code=code,
+        pointer=ctypes.POINTER(element),
+        build=entry("build"),
+        transform=entry("transform"),
+        update=entry("update"),
+        update_inplace=entry("update_inplace"),
+        landmarks=entry("landmarks"),
+        normaliser=entry("normaliser"),
+    )
+
+
+_FLAVORS: Dict[np.dtype, _Flavor] = {
+    np.dtype(np.float32): _flavor(DTYPE_F32, ctypes.c_float, "f32"),
+    np.dtype(np.float64): _flavor(DTYPE_F64, ctypes.c_double, "f64"),
+}
+_DTYPES: Dict[int, np.dtype] = {flavor.code: dtype for dtype, flavor in _FLAVORS.items()}
+
+
+def _engine_dtype(dtype: npt.DTypeLike) -> np.dtype:
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}") from None
+    if resolved not in _FLAVORS:
+        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {resolved}")
+    return resolved
+
+
+def _selection_code(selection: str) -> int:
+    if not isinstance(selection, str):
+        raise TypeError(f"selection must be a str, got {type(selection).__name__}")
+    try:
+        return _SELECTIONS[selection]
+    except KeyError:
+        choices = " or ".join(repr(name) for name in _SELECTIONS)
+        raise ValueError(f"selection must be {choices}, got {selection!r}") from None
+
+
+def _seed_value(seed: int) -> int:
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}") from None
+    if not 0 <= value <= _U64_MAX:
+        raise ValueError(f"seed must be in 0..2**64 - 1, got {value}")
+    return value
+
+
+def _output(out: Optional[FloatMatrix], shape: Tuple[int, int], dtype: np.dtype) -> FloatMatrix:
+    """``out`` checked as the destination of a result of ``shape``, or a new array."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray) or out.dtype != dtype:
+        kind = out.dtype if isinstance(out, np.ndarray) else type(out).__name__
+        raise TypeError(f"out has dtype {kind} but the engine holds {dtype}; they must match")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape} but the result is {shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out is not C-contiguous; pass a new np.empty((n, m))")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out
+
+
+def _new_engine(
+    gamma: float,
+    ridge: float,
+    landmark_count: int,
+    selection: str,
+    seed: int,
+    threads: Optional[int],
+    dtype: npt.DTypeLike,
+) -> Optional[int]:
+    """A new, unbuilt C engine (its handle), after checking the arguments' types."""
+    code = _FLAVORS[_engine_dtype(dtype)].code
+    options: NystromOptions = LIB.helios_nystrom_default_options()
+    options.gamma = _real("gamma", gamma)
+    options.ridge = _real("ridge", ridge)
+    options.landmark_count = size_t("landmark_count", landmark_count)
+    options.selection = _selection_code(selection)
+    options.seed = _seed_value(seed)
+    options.threads = size_or_auto("threads", threads)
+    handle = Handle()
+    check(LIB.helios_nystrom_new(ctypes.byref(options), code, ctypes.byref(handle)))
+    return handle.value
+
+
+def _engine_from_bytes(data: BytesLike) -> Optional[int]:
+    """A C engine (its handle) from the bytes of ``helios_nystrom_to_bytes``."""
+    try:
+        view = np.frombuffer(data, np.uint8)  # no copy; read only
+    except TypeError:
+        raise TypeError(
+            f"data must be bytes-like (bytes, bytearray, memoryview), got {type(data).__name__}"
+        ) from None
+    handle = Handle()
+    data_pointer = view.ctypes.data_as(_BYTES)
+    check(LIB.helios_nystrom_from_bytes(data_pointer, view.size, ctypes.byref(handle)))
+    return handle.value
+
+
+class _NativeHandle:
+    """A C object freed once: by :meth:`close` when no call is using it, or
+    by the last call that was using it when :meth:`close` came."""
+
+    def __init__(self, handle: int, free: Callable[[int], Any], name: str) -> None:
+        self._handle: Optional[int] = handle
+        self._free = free
+        self._name = name
+        self._closed = False
+        self._users = 0
+        self._lock = threading.Lock()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @contextmanager
+    def borrow(self) -> Iterator[int]:
+        """The live C handle, kept alive (not freed by :meth:`close`) while borrowed."""
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"this {self._name} is closed")
+            assert self._handle is not None
+            self._users += 1
+            handle = self._handle
+        try:
+            yield handle
+        finally:
+            with self._lock:
+                self._users -= 1
+                self._free_if_unused()
+
+    def _free_if_unused(self) -> None:
+        # Called with the lock held. No call is inside the C object, so the
+        # C free cannot answer BUSY.
+        if self._closed and self._users == 0 and self._handle is not None:
+            handle, self._handle = self._handle, None
+            self._free(handle)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._free_if_unused()
+
+    def release(self) -> None:
+        """Free at once, without the lock: only for an owner being collected."""
+        handle, self._handle = self._handle, None
+        self._closed = True
+        if handle is not None:
+            self._free(handle)
+
+
+class NystromEngine:
+    """The incremental Nyström engine: RBF features that grow with the data.
+
+    :meth:`build` chooses ``landmark_count`` landmarks among the rows of X
+    (seeded: ``"uniform"`` draws distinct rows, ``"kmeans++"`` spreads them
+    over the data), caches the m x m normaliser ``(K(L, L) + ridge·I)^(-1/2)``
+    and returns ``Phi(X) = K(X, L) · normaliser``, with
+    ``k(x, l) = exp(-gamma ||x - l||²)``, so that ``Phi(X) @ Phi(Y).T``
+    approximates the kernel matrix (see :func:`helios.rkhs_embed`, the same
+    map on landmarks of your choice). :meth:`transform` embeds more rows
+    with the same landmarks; :meth:`update` and :meth:`update_into` append
+    the features of new rows to those of old ones at a cost that depends on
+    the new rows only (:meth:`update_into`) or on all rows (:meth:`update`,
+    which returns a new array). ``build(X1)`` followed by ``update(X2, ...)``
+    equals ``transform(np.vstack([X1, X2]))`` bit for bit, and every result
+    is bit-identical for every thread count.
+
+    The engine holds ``float32`` or ``float64`` data, fixed by ``dtype``;
+    every array passed in must have that dtype (helios never converts
+    precision, in either direction: convert explicitly with ``.astype``).
+    Inputs are read in place when their rows are contiguous (a view such as
+    ``X[::2]`` or ``big[:, :d]`` is passed with its row stride, no copy); a
+    transposed or Fortran-ordered array is refused (pass
+    ``np.ascontiguousarray(X)``).
+
+    >>> import numpy as np, helios
+    >>> X = np.random.default_rng(0).standard_normal((200, 3))
+    >>> with helios.NystromEngine(gamma=0.5, landmark_count=20, seed=1) as engine:
+    ...     phi = engine.build(X[:150])
+    ...     phi = engine.update(X[150:], phi)
+    ...     bool(np.array_equal(phi, engine.transform(X)))
+    True
+
+    The engine owns a C object: release it with :meth:`close` or by using the
+    engine as a context manager; the garbage collector frees it otherwise.
+    After :meth:`close`, every call that needs the C object raises
+    :class:`ValueError` (the fixed options stay readable); closing twice is
+    harmless. Engines pickle and copy (a built engine through
+    :meth:`to_bytes`, an unbuilt one as its options); :meth:`save` and
+    :meth:`load` use the same versioned, checksummed format.
+
+    Args:
+        gamma: the kernel width, finite and > 0.
+        ridge: added to the diagonal of ``K(L, L)``, finite and >= 0 (0 for
+            scikit-learn's ``Nystroem`` map). Eigenvalues at or below
+            ``m · eps · λ_max`` count as 0 (a pseudo-inverse), so duplicate
+            landmarks give finite features.
+        landmark_count: m, the output width: at least 1 and at most the rows
+            given to :meth:`build`.
+        selection: ``"uniform"`` or ``"kmeans++"``.
+        seed: the seed of the landmark choice (0 to 2**64 - 1): the same data
+            and seed give the same landmarks on every machine and thread count.
+        threads: worker threads (1 runs on the calling thread); ``None`` for
+            :func:`helios.get_num_threads` at each call. The GIL is released
+            during every call into the engine.
+        dtype: ``numpy.float32`` or ``numpy.float64``.
+
+    Raises:
+        TypeError: an argument of the wrong type, or a dtype other than
+            float32/float64.
+        ValueError: an unknown ``selection``, a negative ``landmark_count``,
+            ``seed`` or ``threads``.
+        HeliosError: ``HELIOS_ERR_INVALID_ARGUMENT`` for gamma not finite and
+            > 0, ridge negative or not finite, ``landmark_count=0``,
+            ``threads=0`` or above 1024.
+
+    Thread safety: single-owner (one thread at a time; a second thread gets
+    HELIOS_ERR_BUSY): a call that enters the engine while another thread's
+    call is inside raises :class:`helios.HeliosError` with
+    ``Status.BUSY`` at once and changes nothing. :meth:`close` is safe from
+    any thread: the C object is freed when the last call using it returns.
+    """
+
+    def __init__(
+        self,
+        gamma: float,
+        ridge: float = 1e-6,
+        landmark_count: int = 256,
+        selection: str = "uniform",
+        seed: int = 0,
+        threads: Optional[int] = None,
+        dtype: npt.DTypeLike = np.float64,
+    ) -> None:
+        handle = _new_engine(gamma, ridge, landmark_count, selection, seed, threads, dtype)
+        self._adopt(handle, AUTO)  # the options already hold the thread count
+
+    # ---- construction from a handle ----------------------------------------
+
+    def _adopt(self, handle: Optional[int], threads: int) -> None:
+        """Own the new C engine ``handle``, cache its fixed options and, unless
+        ``threads`` is :data:`AUTO`, set its thread count; free it on failure."""
+        assert handle is not None, "helios returned HELIOS_OK without an engine"
+        self._native = _NativeHandle(handle, LIB.helios_nystrom_free, "helios.NystromEngine")
+        try:
+            options = NystromOptions()
+            code = ctypes.c_int32()
+            with self._native.borrow() as live:
+                check(LIB.helios_nystrom_get_options(live, ctypes.byref(options)))
+                check(LIB.helios_nystrom_info(live, ctypes.byref(code), None, None, None))
+            self._dtype: np.dtype = _DTYPES[code.value]
+            self._gamma = float(options.gamma)
+            self._ridge = float(options.ridge)
+            self._landmark_count = int(options.landmark_count)
+            self._selection = _SELECTION_NAMES[options.selection]
+            self._seed = int(options.seed)
+            if threads != AUTO:
+                self._set_threads(threads)
+        except BaseException:
+            self._native.close()
+            raise
+
+    @classmethod
+    def _from_handle(cls, handle: Optional[int], threads: int) -> NystromEngine:
+        engine = cls.__new__(cls)
+        engine._adopt(handle, threads)
+        return engine
+
+    @classmethod
+    def load(cls, path: PathLike, threads: Optional[int] = None) -> NystromEngine:
+        """Load an engine written by :meth:`save`.
+
+        Its dtype, landmarks, normaliser and options are the saved ones (it
+        gives the same bits as the saved engine); its thread count is
+        ``threads``, which is not saved.
+
+        Args:
+            path: the file, a ``str``, ``bytes`` or :class:`os.PathLike`.
+            threads: worker threads, or ``None`` for
+                :func:`helios.get_num_threads`.
+
+        Raises:
+            TypeError: ``path`` is not a path or ``threads`` not an int.
+            HeliosError: ``HELIOS_ERR_IO`` when the file cannot be read
+                (missing, a folder, no permission); ``HELIOS_ERR_FORMAT``
+                when it is not an engine file, or is truncated, corrupt or of
+                a newer format version; ``HELIOS_ERR_INVALID_ARGUMENT`` for an
+                empty path, one that is not UTF-8 or holds a NUL, or a thread
+                count of 0 or above 1024.
+
+        Thread safety: reentrant (safe to call from any number of threads at once).
+        """
+        raw = os.fsencode(path)
+        thread_count = size_or_auto("threads", threads)
+        handle = Handle()
+        check(LIB.helios_nystrom_load(raw, len(raw), ctypes.byref(handle)))
+        return cls._from_handle(handle.value, thread_count)
+
+    @classmethod
+    def from_bytes(cls, data: BytesLike, threads: Optional[int] = None) -> NystromEngine:
+        """An engine from the bytes of :meth:`to_bytes` (or of a saved file).
+
+        Args:
+            data: ``bytes``, ``bytearray``, ``memoryview`` or any buffer; it
+                is read, not kept.
+            threads: worker threads, or ``None`` for
+                :func:`helios.get_num_threads`.
+
+        Raises:
+            TypeError: ``data`` is not bytes-like or ``threads`` not an int.
+            HeliosError: ``HELIOS_ERR_FORMAT`` when the bytes are not an
+                engine, or are truncated or corrupt.
+
+        Thread safety: reentrant (safe to call from any number of threads at once).
+        """
+        thread_count = size_or_auto("threads", threads)
+        return cls._from_handle(_engine_from_bytes(data), thread_count)
+
+    # ---- embedding ----------------------------------------------------------
+
+    def _check_input(self, name: str, array: FloatMatrix) -> int:
+        """Check ``array`` as a matrix of the engine's dtype; return its leading dimension."""
+        ldx = _check_matrix(name, array)
+        if array.dtype != self._dtype:
+            raise TypeError(
+                f"{name} has dtype {array.dtype} but the engine holds {self._dtype}; they must "
+                f"match (helios never converts precision: pass {name}.astype(np.{self._dtype}) "
+                f"or create the engine with dtype=np.{array.dtype})"
+            )
+        return ldx
+
+    def _check_features(self, name: str, array: FloatMatrix, writable: bool) -> None:
+        """Check ``array`` as C-contiguous rows of ``landmark_count`` features."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
+        if array.dtype != self._dtype:
+            raise TypeError(
+                f"{name} has dtype {array.dtype} but the engine holds {self._dtype}; "
+                f"they must match"
+            )
+        m = self._landmark_count
+        if array.ndim != 2 or array.shape[1] != m:
+            raise ValueError(
+                f"{name} must have shape (rows, {m}) (one row of landmark_count features "
+                f"per point), got {array.shape}"
+            )
+        if not array.flags.c_contiguous:
+            raise ValueError(f"{name} is not C-contiguous; pass np.ascontiguousarray({name})")
+        if writable and not array.flags.writeable:
+            raise ValueError(f"{name} is read-only")
+
+    def _embed(self, entry: str, X: FloatMatrix, out: Optional[FloatMatrix]) -> FloatMatrix:
+        """Run the build or transform entry point on ``X`` into ``out`` or a new array."""
+        ldx = self._check_input("X", X)
+        n, d = X.shape
+        output = _output(out, (n, self._landmark_count), self._dtype)
+        flavor = _FLAVORS[self._dtype]
+        with self._native.borrow() as handle:
+            status = getattr(flavor, entry)(
+                handle,
+                X.ctypes.data_as(flavor.pointer),
+                n,
+                d,
+                ldx,
+                output.ctypes.data_as(flavor.pointer),
+                output.size,
+                None,
+            )
+            check(status)
+        return output
+
+    def build(self, X: FloatMatrix, *, out: Optional[FloatMatrix] = None) -> FloatMatrix:
+        """Choose the landmarks among the rows of ``X`` and return ``Phi(X)``.
+
+        Building again replaces the landmarks. On error the engine is left as
+        it was.
+
+        Args:
+            X: the n x d training points (n >= ``landmark_count``), of the
+                engine's dtype, with contiguous rows.
+            out: an array to write ``Phi(X)`` into instead of a new one:
+                n x m, C-contiguous, writable, of the engine's dtype and not
+                overlapping ``X``.
+
+        Returns:
+            ``out``, or a new C-contiguous n x m array of the engine's dtype.
+
+        Raises:
+            TypeError: ``X`` or ``out`` is not an ndarray of the engine's dtype.
+            ValueError: ``X`` is not 2-D or its rows are not contiguous;
+                ``out`` has the wrong shape or is read-only or not contiguous.
+            HeliosError: ``HELIOS_ERR_INVALID_ARGUMENT`` for an empty ``X``
+                (n or d of 0), more landmarks than rows, or ``out``
+                overlapping ``X``; ``HELIOS_ERR_NUMERIC`` for a NaN or
+                infinity in ``X`` (the message names the row and column);
+                ``HELIOS_ERR_BUSY``.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        return self._embed("build", X, out)
+
+    def transform(self, X: FloatMatrix, *, out: Optional[FloatMatrix] = None) -> FloatMatrix:
+        """``Phi(X)`` with the engine's landmarks; the engine is not changed.
+
+        Args:
+            X: n x d points (n may be 0), d as at :meth:`build`, of the
+                engine's dtype, with contiguous rows.
+            out: as for :meth:`build`.
+
+        Returns:
+            ``out``, or a new C-contiguous n x m array of the engine's dtype.
+
+        Raises:
+            TypeError, ValueError: as for :meth:`build`.
+            HeliosError: ``HELIOS_ERR_INVALID_STATE`` before :meth:`build`;
+                ``HELIOS_ERR_INVALID_ARGUMENT`` when d differs from the
+                landmarks'; ``HELIOS_ERR_NUMERIC`` for a NaN or infinity in
+                ``X`` (the message names the row); ``HELIOS_ERR_BUSY``.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        return self._embed("transform", X, out)
+
+    def update(self, X_new: FloatMatrix, phi_old: FloatMatrix) -> FloatMatrix:
+        """A new array ``[phi_old; Phi(X_new)]``: the old features with the new rows' below.
+
+        The new rows equal ``transform(X_new)`` bit for bit. ``phi_old`` is
+        copied into the result, so the cost grows with the old rows too
+        (O(n_old + n_new)); to pay for the new rows only, keep the features
+        in a buffer with spare rows and use :meth:`update_into`.
+
+        Args:
+            X_new: the new points, as for :meth:`transform`.
+            phi_old: the ``rows_old`` x m features so far (from :meth:`build`
+                or an earlier update), C-contiguous, of the engine's dtype;
+                it is read, not changed.
+
+        Returns:
+            A new C-contiguous ``(rows_old + n_new) x m`` array.
+
+        Raises:
+            TypeError: an array is not an ndarray of the engine's dtype.
+            ValueError: ``phi_old`` does not have m columns or is not
+                C-contiguous, or ``X_new`` is not 2-D with contiguous rows.
+            HeliosError: as for :meth:`transform`.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        ldx = self._check_input("X_new", X_new)
+        self._check_features("phi_old", phi_old, writable=False)
+        n_new, d = X_new.shape
+        rows_old = phi_old.shape[0]
+        output = np.empty((rows_old + n_new, self._landmark_count), self._dtype)
+        flavor = _FLAVORS[self._dtype]
+        with self._native.borrow() as handle:
+            status = flavor.update(
+                handle,
+                X_new.ctypes.data_as(flavor.pointer),
+                n_new,
+                d,
+                ldx,
+                phi_old.ctypes.data_as(flavor.pointer),
+                rows_old,
+                output.ctypes.data_as(flavor.pointer),
+                output.size,
+                None,
+            )
+            check(status)
+        return output
+
+    def update_into(self, X_new: FloatMatrix, buffer: FloatMatrix, rows_used: int) -> int:
+        """Write ``Phi(X_new)`` into ``buffer`` after its first ``rows_used`` rows.
+
+        Only the ``n_new`` new rows ``buffer[rows_used:rows_used + n_new]``
+        are written; the used rows and the rest of the spare rows are not
+        touched, so the cost depends on the new rows only (O(n_new)). The new
+        rows equal ``transform(X_new)`` bit for bit.
+
+        >>> import numpy as np, helios
+        >>> X = np.random.default_rng(0).standard_normal((300, 4))
+        >>> engine = helios.NystromEngine(gamma=0.5, landmark_count=16)
+        >>> features = np.empty((1000, 16))  # room for 1000 rows
+        >>> features[:100] = engine.build(X[:100])
+        >>> used = engine.update_into(X[100:300], features, rows_used=100)
+        >>> used, bool(np.array_equal(features[:used], engine.transform(X)))
+        (300, True)
+
+        Args:
+            X_new: the new points, as for :meth:`transform`.
+            buffer: a C-contiguous, writable ``capacity x m`` array of the
+                engine's dtype whose first ``rows_used`` rows hold features.
+                It must not overlap ``X_new``.
+            rows_used: how many rows of ``buffer`` are in use.
+
+        Returns:
+            The new row count, ``rows_used + n_new``.
+
+        Raises:
+            TypeError, ValueError: as for :meth:`update` (for ``buffer``),
+                or ``buffer`` is read-only, or ``rows_used`` is not a
+                non-negative int.
+            HeliosError: ``HELIOS_ERR_BUFFER_TOO_SMALL`` when
+                ``rows_used + n_new`` exceeds the buffer's rows (nothing is
+                written); otherwise as for :meth:`transform`.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        ldx = self._check_input("X_new", X_new)
+        self._check_features("buffer", buffer, writable=True)
+        used = size_t("rows_used", rows_used)
+        n_new, d = X_new.shape
+        flavor = _FLAVORS[self._dtype]
+        with self._native.borrow() as handle:
+            status = flavor.update_inplace(
+                handle,
+                X_new.ctypes.data_as(flavor.pointer),
+                n_new,
+                d,
+                ldx,
+                buffer.ctypes.data_as(flavor.pointer),
+                buffer.size,
+                used,
+                None,
+            )
+            check(status)
+        return used + n_new
+
+    # ---- state --------------------------------------------------------------
+
+    def _info(self) -> Tuple[int, bool]:
+        """(d, built) from the C engine."""
+        dim = ctypes.c_size_t()
+        built = ctypes.c_int32()
+        with self._native.borrow() as handle:
+            status = LIB.helios_nystrom_info(
+                handle, None, None, ctypes.byref(dim), ctypes.byref(built)
+            )
+            check(status)
+        return int(dim.value), bool(built.value)
+
+    def _copy_out(self, entry: str, shape: Tuple[int, int]) -> FloatMatrix:
+        flavor = _FLAVORS[self._dtype]
+        output = np.empty(shape, self._dtype)
+        with self._native.borrow() as handle:
+            status = getattr(flavor, entry)(
+                handle, output.ctypes.data_as(flavor.pointer), output.size, None
+            )
+            check(status)
+        return output
+
+    @property
+    def landmarks(self) -> FloatMatrix:
+        """A copy of the m x d landmarks (rows of the X given to :meth:`build`).
+
+        Raises :class:`helios.HeliosError` with ``HELIOS_ERR_INVALID_STATE``
+        before :meth:`build`.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        return self._copy_out("landmarks", (self._landmark_count, self.dim))
+
+    @property
+    def normaliser(self) -> FloatMatrix:
+        """A copy of the m x m normaliser ``(K(L, L) + ridge·I)^(-1/2)`` (symmetric).
+
+        ``Phi(X) = K(X, landmarks) @ normaliser``. Raises
+        :class:`helios.HeliosError` with ``HELIOS_ERR_INVALID_STATE`` before
+        :meth:`build`.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        m = self._landmark_count
+        return self._copy_out("normaliser", (m, m))
+
+    @property
+    def dim(self) -> int:
+        """d, the input width (the landmarks' column count), or 0 before :meth:`build`.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        return self._info()[0]
+
+    @property
+    def built(self) -> bool:
+        """Whether the engine has landmarks (built or loaded).
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        return self._info()[1]
+
+    @property
+    def threads(self) -> Optional[int]:
+        """The worker count of later calls, ``None`` for :func:`helios.get_num_threads`.
+
+        Settable (an int in 1..1024, or ``None``); the output bits do not
+        depend on it.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        options = NystromOptions()
+        with self._native.borrow() as handle:
+            check(LIB.helios_nystrom_get_options(handle, ctypes.byref(options)))
+        return None if options.threads == AUTO else int(options.threads)
+
+    @threads.setter
+    def threads(self, threads: Optional[int]) -> None:
+        self._set_threads(size_or_auto("threads", threads))
+
+    def _set_threads(self, count: int) -> None:
+        with self._native.borrow() as handle:
+            check(LIB.helios_nystrom_set_threads(handle, count))
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The element type, ``numpy.float32`` or ``numpy.float64`` (fixed).
+
+        Thread safety: shareable (one object may be used from any number of
+        threads at once); a fixed value.
+        """
+        return self._dtype
+
+    @property
+    def gamma(self) -> float:
+        """The kernel width in ``exp(-gamma ||x - l||²)`` (fixed).
+
+        Thread safety: shareable (one object may be used from any number of
+        threads at once); a fixed value.
+        """
+        return self._gamma
+
+    @property
+    def ridge(self) -> float:
+        """The ridge added to the diagonal of ``K(L, L)`` (fixed).
+
+        Thread safety: shareable (one object may be used from any number of
+        threads at once); a fixed value.
+        """
+        return self._ridge
+
+    @property
+    def landmark_count(self) -> int:
+        """m, the number of landmarks and the output width (fixed).
+
+        Thread safety: shareable (one object may be used from any number of
+        threads at once); a fixed value.
+        """
+        return self._landmark_count
+
+    @property
+    def selection(self) -> str:
+        """How landmarks are chosen: ``"uniform"`` or ``"kmeans++"`` (fixed).
+
+        Thread safety: shareable (one object may be used from any number of
+        threads at once); a fixed value.
+        """
+        return self._selection
+
+    @property
+    def seed(self) -> int:
+        """The seed of the landmark choice (fixed).
+
+        Thread safety: shareable (one object may be used from any number of
+        threads at once); a fixed value.
+        """
+        return self._seed
+
+    # ---- persistence --------------------------------------------------------
+
+    def save(self, path: PathLike) -> None:
+        """Save the built engine to ``path`` (replaced if it exists).
+
+        The file is versioned and checksummed, and written to a temporary
+        file in the same folder that is then renamed over ``path``, so a
+        reader never sees half a file. The thread count is not saved.
+
+        Raises:
+            TypeError: ``path`` is not a ``str``, ``bytes`` or
+                :class:`os.PathLike`.
+            HeliosError: ``HELIOS_ERR_INVALID_STATE`` before :meth:`build`;
+                ``HELIOS_ERR_IO`` when the file cannot be written;
+                ``HELIOS_ERR_INVALID_ARGUMENT`` for an empty path, one that
+                is not UTF-8 or holds a NUL; ``HELIOS_ERR_BUSY``.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        raw = os.fsencode(path)
+        with self._native.borrow() as handle:
+            check(LIB.helios_nystrom_save(handle, raw, len(raw)))
+
+    def to_bytes(self) -> bytes:
+        """The built engine as bytes (those :meth:`save` writes), for :meth:`from_bytes`.
+
+        Raises :class:`helios.HeliosError` with ``HELIOS_ERR_INVALID_STATE``
+        before :meth:`build`.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        needed = ctypes.c_size_t()
+        with self._native.borrow() as handle:
+            # NULL with capacity 0 asks for the size (answered with BUFFER_TOO_SMALL).
+            status = LIB.helios_nystrom_to_bytes(handle, None, 0, ctypes.byref(needed))
+            if status != Status.BUFFER_TOO_SMALL:
+                check(status)
+            data = np.empty(needed.value, np.uint8)
+            status = LIB.helios_nystrom_to_bytes(
+                handle, data.ctypes.data_as(_BYTES), data.size, None
+            )
+            check(status)
+        return data.tobytes()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """A built engine's bytes, or an unbuilt one's options, with the thread count."""
+        state: Dict[str, Any] = {"threads": self.threads}
+        if self.built:
+            state["engine"] = self.to_bytes()
+        else:
+            state["options"] = {
+                "gamma": self._gamma,
+                "ridge": self._ridge,
+                "landmark_count": self._landmark_count,
+                "selection": self._selection,
+                "seed": self._seed,
+                "dtype": self._dtype.name,
+            }
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        if "engine" in state:
+            threads = size_or_auto("threads", state["threads"])
+            self._adopt(_engine_from_bytes(state["engine"]), threads)
+        else:
+            self._adopt(_new_engine(**state["options"], threads=state["threads"]), AUTO)
+
+    # ---- lifetime -----------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called.
+
+        Thread safety: shareable (one object may be used from any number of
+        threads at once).
+        """
+        return self._native.closed
+
+    def close(self) -> None:
+        """Release the C engine; closing twice is harmless.
+
+        Calls still running on another thread finish first (the C engine is
+        freed when the last one returns); later calls raise
+        :class:`ValueError`.
+
+        Thread safety: shareable (one object may be used from any number of
+        threads at once).
+        """
+        self._native.close()
+
+    def __enter__(self) -> NystromEngine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # No lock: nothing else can reach an object being collected, and a
+        # call in progress holds a reference to the engine.
+        native: Optional[_NativeHandle] = self.__dict__.get("_native")
+        if native is not None:
+            native.release()
+
+    def __repr__(self) -> str:
+        fixed = (
+            f"{self._dtype} gamma={self._gamma!r} ridge={self._ridge!r} "
+            f"landmark_count={self._landmark_count} selection={self._selection!r} "
+            f"seed={self._seed}"
+        )
+        try:
+            dim, built = self._info()
+            state = f"built, d={dim}" if built else "not built"
+            state += f", threads={self.threads}"
+        except ValueError:
+            state = "closed"
+        except HeliosError as error:
+            state = "in use by another thread" if error.code == Status.BUSY else error.status
+        return f"<helios.NystromEngine {fixed}: {state}>"
