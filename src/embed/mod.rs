@@ -3,6 +3,7 @@
 //! dense linear algebra it needs (the inverse square root of the landmark
 //! kernel, in f64 whatever the input precision). The GEMMs go to `faer`.
 
+pub mod exp;
 pub mod linalg;
 pub mod nystrom;
 pub mod rkhs;

@@ -13,6 +13,7 @@
 
 use faer::{Accum, MatMut, MatRef, Par};
 
+use super::exp::{exp_f32, exp_f64};
 use super::linalg::{inverse_sqrt_psd, rbf_gram};
 use crate::error::{Error, Result};
 use crate::exec::{run_blocks, Element, Threads};
@@ -35,8 +36,9 @@ pub trait EmbedFloat:
     fn from_f64(value: f64) -> Self;
     /// The value as f64 (exact).
     fn to_f64(self) -> f64;
-    /// `e^self`.
-    fn exp(self) -> Self;
+    /// `e^arg` for `arg ≤ 0` (a kernel value), rounded to this type: see
+    /// [`super::exp`].
+    fn kernel_exp(arg: f64) -> Self;
 }
 
 impl EmbedFloat for f32 {
@@ -46,8 +48,9 @@ impl EmbedFloat for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
-    fn exp(self) -> f32 {
-        f32::exp(self)
+    #[inline(always)]
+    fn kernel_exp(arg: f64) -> f32 {
+        exp_f32(arg as f32)
     }
 }
 
@@ -58,8 +61,9 @@ impl EmbedFloat for f64 {
     fn to_f64(self) -> f64 {
         self
     }
-    fn exp(self) -> f64 {
-        f64::exp(self)
+    #[inline(always)]
+    fn kernel_exp(arg: f64) -> f64 {
+        exp_f64(arg)
     }
 }
 
@@ -362,18 +366,13 @@ impl<T: EmbedFloat> FeatureMap<T> {
                 );
                 clear_upper_vector_state();
                 let kernel = &mut scratch.kernel[..padded * m];
-                for ((kernel_row, dot_row), &x_norm) in kernel
-                    .chunks_exact_mut(m)
-                    .zip(distances.chunks_exact(m))
-                    .zip(&scratch.norms)
-                {
-                    for ((k, &dot), &l_norm) in
-                        kernel_row.iter_mut().zip(dot_row).zip(&self.landmark_norms)
-                    {
-                        let dist2 = (x_norm + l_norm - 2.0 * dot).max(0.0);
-                        *k = T::from_f64((-self.gamma * dist2).exp());
-                    }
-                }
+                fill_kernel(
+                    kernel,
+                    distances,
+                    &scratch.norms,
+                    &self.landmark_norms,
+                    self.gamma,
+                );
                 // Phi_b = K_b · (K_LL + ridge·I)^(-1/2), in T.
                 let product = if rows == 1 {
                     &mut scratch.lone_row[..]
@@ -396,6 +395,53 @@ impl<T: EmbedFloat> FeatureMap<T> {
             },
         )
     }
+}
+
+/// A block's kernel values `exp(-gamma · max(||x||² + ||l||² - 2 x·l, 0))`
+/// from the dot products `x·l` (rows x m) and the squared norms, compiled for
+/// the machine's widest vector unit (pulp picks it at run time). The result
+/// does not depend on that choice: see [`super::exp`].
+fn fill_kernel<T: EmbedFloat>(
+    kernel: &mut [T],
+    dots: &[f64],
+    x_norms: &[f64],
+    landmark_norms: &[f64],
+    gamma: f64,
+) {
+    struct Fill<'a, T> {
+        kernel: &'a mut [T],
+        dots: &'a [f64],
+        x_norms: &'a [f64],
+        landmark_norms: &'a [f64],
+        gamma: f64,
+    }
+    impl<T: EmbedFloat> pulp::WithSimd for Fill<'_, T> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _simd: S) {
+            let m = self.landmark_norms.len();
+            for ((kernel_row, dot_row), &x_norm) in self
+                .kernel
+                .chunks_exact_mut(m)
+                .zip(self.dots.chunks_exact(m))
+                .zip(self.x_norms)
+            {
+                for ((k, &dot), &l_norm) in
+                    kernel_row.iter_mut().zip(dot_row).zip(self.landmark_norms)
+                {
+                    let dist2 = (x_norm + l_norm - 2.0 * dot).max(0.0);
+                    *k = T::kernel_exp(-self.gamma * dist2);
+                }
+            }
+        }
+    }
+    pulp::Arch::new().dispatch(Fill {
+        kernel,
+        dots,
+        x_norms,
+        landmark_norms,
+        gamma,
+    });
 }
 
 /// One worker's buffers for a block of rows.
