@@ -34,7 +34,7 @@ pub fn rbf_gram(landmarks: &[f64], m: usize, d: usize, gamma: f64) -> Vec<f64> {
 
 /// `(A + ridge·I)^(-1/2)` for a symmetric PSD `m x m` matrix `a` (row-major),
 /// as `U · diag(s) · Uᵀ` with `s = 1/sqrt(λ)` above the threshold
-/// ([`EIGEN_RELATIVE_THRESHOLD`]) and 0 below it.
+/// ([`EIGEN_RELATIVE_THRESHOLD`]) and 0 below it; exactly symmetric.
 pub fn inverse_sqrt_psd(a: &[f64], m: usize, ridge: f64) -> Result<Vec<f64>> {
     let mut shifted = a.to_vec();
     for i in 0..m {
@@ -75,6 +75,16 @@ pub fn inverse_sqrt_psd(a: &[f64], m: usize, ridge: f64) -> Result<Vec<f64>> {
         return Err(Error::Numeric(
             "the inverse square root of the landmark kernel is not finite".into(),
         ));
+    }
+    // Exactly symmetric, as the true inverse square root is (the GEMM's
+    // rounding leaves the two triangles a few ulp apart): the feature map
+    // may then read it in either layout.
+    for i in 0..m {
+        for j in i + 1..m {
+            let mean = 0.5 * (result[i * m + j] + result[j * m + i]);
+            result[i * m + j] = mean;
+            result[j * m + i] = mean;
+        }
     }
     Ok(result)
 }
