@@ -305,6 +305,19 @@ fn bytes_round_trip_and_report_their_element_size() {
     let copy = NystromEngine::<f32>::from_bytes(&bytes, "b").unwrap();
     let again = copy.transform(Matrix::new(&x, n, d).unwrap()).unwrap();
     assert_eq!(bits(&phi), bits(&again));
+    // A normaliser that is not symmetric (under a valid checksum, FNV-1a 64
+    // written out here) is refused: the map reads it in either layout.
+    let mut skewed = bytes[..bytes.len() - 8].to_vec();
+    let first_normaliser_byte = 60 + 4 * m * d;
+    skewed[first_normaliser_byte + 4..first_normaliser_byte + 8]
+        .copy_from_slice(&123.0f32.to_le_bytes()); // M[0][1] only
+    let fnv = skewed.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    skewed.extend_from_slice(&fnv.to_le_bytes());
+    let error = NystromEngine::<f32>::from_bytes(&skewed, "b").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Format, "{error}");
+    assert!(error.to_string().contains("not symmetric"), "{error}");
     let error = NystromEngine::<f64>::from_bytes(&bytes, "the buffer").unwrap_err();
     assert!(
         error.to_string().starts_with("the buffer: holds 4-byte"),

@@ -139,4 +139,18 @@ mod tests {
         assert!((gram[1] - (-0.5f64 * 5.0).exp()).abs() < 1e-16);
         assert_eq!(gram[1], gram[2]);
     }
+
+    #[test]
+    fn the_inverse_square_root_is_exactly_symmetric() {
+        let (m, d) = (40, 3);
+        let points: Vec<f64> = (0..m * d)
+            .map(|i| ((i * 37 % 101) as f64) / 50.0 - 1.0)
+            .collect();
+        let r = inverse_sqrt_psd(&rbf_gram(&points, m, d, 0.7), m, 1e-3).unwrap();
+        for i in 0..m {
+            for j in 0..m {
+                assert_eq!(r[i * m + j].to_bits(), r[j * m + i].to_bits(), "({i}, {j})");
+            }
+        }
+    }
 }

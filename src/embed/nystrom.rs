@@ -301,6 +301,11 @@ impl<T: EmbedFloat> NystromEngine<T> {
         if values.iter().any(|v| !v.to_f64().is_finite()) {
             return Err(format("holds a NaN or Inf"));
         }
+        let symmetric =
+            (0..m).all(|i| (i + 1..m).all(|j| normaliser[i * m + j] == normaliser[j * m + i]));
+        if !symmetric {
+            return Err(format("the normaliser is not symmetric"));
+        }
         let options = NystromOptions {
             gamma,
             ridge,
