@@ -334,6 +334,17 @@ namespace Helios.Tests
                 Assert.BitIdentical(engine.Transform(Stack(f1, f2), n1 + n2, d), engine.Update(f2, n2, d, phi1),
                     "float Update");
             }
+            // A stream of single rows: each one-row update gives the bits the row gets in a batch.
+            using (var engine = new NystromEngine(Options(m, 0.3), NystromPrecision.Double))
+            {
+                double[] phi = engine.Build(x1, n1, d);
+                for (int i = 0; i < 3; i++)
+                {
+                    phi = engine.Update(new ReadOnlySpan<double>(x2, i * d, d), 1, d, phi);
+                }
+                double[] stacked = Stack(x1, x2.Take(3 * d).ToArray());
+                Assert.BitIdentical(engine.Transform(stacked, n1 + 3, d), phi, "double Update one row at a time");
+            }
         }
 
         private static void NystromUpdateInPlace()
