@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import ctypes
-import threading
-from contextlib import contextmanager
-from types import TracebackType
-from typing import Iterator, NoReturn, Optional, Type
+from typing import ContextManager, NoReturn
 
 from ._errors import check
+from ._handle import NativeHandle, NativeOwner
 from ._lib import LIB, Handle
 
 
-class CancelToken:
+class CancelToken(NativeOwner):
     """A cancellation flag for long helios calls.
 
     Pass it as ``cancel=`` to :func:`helios.parallel_map`; any thread may then
@@ -33,32 +31,11 @@ class CancelToken:
     def __init__(self) -> None:
         handle = Handle()
         check(LIB.helios_cancel_token_new(ctypes.byref(handle)))
-        self._handle: Optional[int] = handle.value
-        self._closed = False
-        self._users = 0
-        self._lock = threading.Lock()
+        self._native = NativeHandle(handle.value, LIB.helios_cancel_token_free, "helios.CancelToken")
 
-    @contextmanager
-    def _borrow(self) -> Iterator[int]:
+    def _borrow(self) -> ContextManager[int]:
         """The live C handle, kept alive (not freed by :meth:`close`) while borrowed."""
-        with self._lock:
-            if self._closed:
-                raise ValueError("this helios.CancelToken is closed")
-            assert self._handle is not None
-            self._users += 1
-            handle = self._handle
-        try:
-            yield handle
-        finally:
-            with self._lock:
-                self._users -= 1
-                self._free_if_unused()
-
-    def _free_if_unused(self) -> None:
-        # Called with the lock held.
-        if self._closed and self._users == 0 and self._handle is not None:
-            handle, self._handle = self._handle, None
-            LIB.helios_cancel_token_free(handle)
+        return self._native.borrow()
 
     def cancel(self) -> None:
         """Raise the flag: calls using the token stop at their next check.
@@ -109,7 +86,7 @@ class CancelToken:
         Thread safety: shareable (one object may be used from any number of
         threads at once).
         """
-        return self._closed
+        return self._native.closed
 
     def close(self) -> None:
         """Release the C token; closing twice is harmless.
@@ -117,28 +94,7 @@ class CancelToken:
         Thread safety: shareable (one object may be used from any number of
         threads at once); calls still running with the token finish first.
         """
-        with self._lock:
-            self._closed = True
-            self._free_if_unused()
-
-    def __enter__(self) -> CancelToken:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # No lock: nothing else can reach an object being collected, and a
-        # borrow holds a reference to the token.
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
-            self._handle = None
-            LIB.helios_cancel_token_free(handle)
+        self._native.close()
 
     def __reduce__(self) -> NoReturn:
         # A copy would share the C handle and free it twice.

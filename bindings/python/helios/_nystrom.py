@@ -5,17 +5,15 @@ from __future__ import annotations
 import ctypes
 import operator
 import os
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Type, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from ._embed import FloatMatrix, _check_matrix, _real
 from ._errors import HeliosError, Status, check
+from ._handle import NativeHandle, NativeOwner
 from ._lib import (
     AUTO,
     DTYPE_F32,
@@ -166,59 +164,7 @@ def _engine_from_bytes(data: BytesLike) -> Optional[int]:
     return handle.value
 
 
-class _NativeHandle:
-    """A C object freed once: by :meth:`close` when no call is using it, or
-    by the last call that was using it when :meth:`close` came."""
-
-    def __init__(self, handle: int, free: Callable[[int], Any], name: str) -> None:
-        self._handle: Optional[int] = handle
-        self._free = free
-        self._name = name
-        self._closed = False
-        self._users = 0
-        self._lock = threading.Lock()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @contextmanager
-    def borrow(self) -> Iterator[int]:
-        """The live C handle, kept alive (not freed by :meth:`close`) while borrowed."""
-        with self._lock:
-            if self._closed:
-                raise ValueError(f"this {self._name} is closed")
-            assert self._handle is not None
-            self._users += 1
-            handle = self._handle
-        try:
-            yield handle
-        finally:
-            with self._lock:
-                self._users -= 1
-                self._free_if_unused()
-
-    def _free_if_unused(self) -> None:
-        # Called with the lock held. No call is inside the C object, so the
-        # C free cannot answer BUSY.
-        if self._closed and self._users == 0 and self._handle is not None:
-            handle, self._handle = self._handle, None
-            self._free(handle)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._free_if_unused()
-
-    def release(self) -> None:
-        """Free at once, without the lock: only for an owner being collected."""
-        handle, self._handle = self._handle, None
-        self._closed = True
-        if handle is not None:
-            self._free(handle)
-
-
-class NystromEngine:
+class NystromEngine(NativeOwner):
     """The incremental Nyström engine: RBF features that grow with the data.
 
     :meth:`build` chooses ``landmark_count`` landmarks among the rows of X
@@ -310,7 +256,7 @@ class NystromEngine:
         """Own the new C engine ``handle``, cache its fixed options and, unless
         ``threads`` is :data:`AUTO`, set its thread count; free it on failure."""
         assert handle is not None, "helios returned HELIOS_OK without an engine"
-        self._native = _NativeHandle(handle, LIB.helios_nystrom_free, "helios.NystromEngine")
+        self._native = NativeHandle(handle, LIB.helios_nystrom_free, "helios.NystromEngine")
         try:
             options = NystromOptions()
             code = ctypes.c_int32()
@@ -833,24 +779,6 @@ class NystromEngine:
         threads at once).
         """
         self._native.close()
-
-    def __enter__(self) -> NystromEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # No lock: nothing else can reach an object being collected, and a
-        # call in progress holds a reference to the engine.
-        native: Optional[_NativeHandle] = self.__dict__.get("_native")
-        if native is not None:
-            native.release()
 
     def __repr__(self) -> str:
         fixed = (
