@@ -357,7 +357,9 @@ struct HeliosNystromOptions helios_nystrom_default_options(void);
 enum HeliosStatus helios_nystrom_new(const struct HeliosNystromOptions *options, int32_t dtype, struct HeliosNystromEngine **out);
 
 // Free an engine. NULL does nothing and returns `HELIOS_OK`. An engine that
-// another thread is inside is not freed: `HELIOS_ERR_BUSY`.
+// another thread is inside is not freed: `HELIOS_ERR_BUSY`. As with `free()`,
+// no call may use the handle once it is freed, and none may start while it
+// is being freed.
 //
 // Thread safety: single-owner (one thread at a time; a second thread gets
 // HELIOS_ERR_BUSY).
@@ -414,7 +416,8 @@ enum HeliosStatus helios_nystrom_info(const struct HeliosNystromEngine *engine, 
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
 // `HELIOS_ERR_INVALID_ARGUMENT` (n or d 0, m > n, ldx < d, an f64 engine,
 // out overlapping x), `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC`
-// (NaN or Inf in x; the message names the row).
+// (NaN or Inf in x, or a squared distance beyond the double range: the
+// message names the row; or a failed eigendecomposition of K(L, L)).
 //
 // Thread safety: single-owner (one thread at a time; a second thread gets
 // HELIOS_ERR_BUSY).
@@ -432,8 +435,8 @@ enum HeliosStatus helios_nystrom_build_f32(struct HeliosNystromEngine *engine, c
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
 // `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (n or
 // d 0, d differing from the landmarks', ldx < d, an f64 engine, out overlapping x),
-// `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC` (NaN or Inf in x; the
-// message names the row).
+// `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC` (NaN or Inf in x, or a
+// squared distance beyond the double range; the message names the row).
 //
 // Thread safety: single-owner (one thread at a time; a second thread gets
 // HELIOS_ERR_BUSY).
@@ -612,7 +615,8 @@ enum HeliosStatus helios_nystrom_to_bytes(const struct HeliosNystromEngine *engi
 
 // An engine from the bytes of `helios_nystrom_to_bytes`, stored in `*out`.
 //
-// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_FORMAT` (not engine bytes,
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (`len`
+// beyond the address space), `HELIOS_ERR_FORMAT` (not engine bytes,
 // truncated or corrupt).
 //
 // Thread safety: reentrant (safe to call from any number of threads at once).

@@ -397,7 +397,7 @@ fn f32_stays_accurate_for_clusters_far_from_the_landmark_mean() {
 #[test]
 fn a_rows_features_do_not_depend_on_the_rows_beside_it() {
     fn check<T: EmbedFloat + PartialEq + std::fmt::Debug>(convert: fn(f64) -> T) {
-        for (d, m) in [(5, 16), (8, 100), (16, 300)] {
+        for (d, m) in [(5, 16), (8, 100), (16, 300), (768, 2), (600, 3), (1100, 1)] {
             let n = RKHS_BLOCK_ROWS;
             let x: Vec<T> = noise(n * d, 1).into_iter().map(convert).collect();
             let l: Vec<T> = noise(m * d, 2).into_iter().map(convert).collect();

@@ -100,14 +100,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
     /// `out`. On error the engine is left as it was.
     pub fn build_into(&mut self, x: Matrix<'_, T>, out: &mut [T]) -> Result<()> {
         let (n, d, m) = (x.rows(), x.cols(), self.options.landmark_count);
-        if n == 0 || d == 0 {
-            return Err(Error::invalid(format!("empty input: n = {n}, d = {d}")));
-        }
-        if m > n {
-            return Err(Error::invalid(format!(
-                "landmark_count {m} is larger than the {n} rows to choose from"
-            )));
-        }
+        check_build_shape(n, d, m)?;
         let needed = n
             .checked_mul(m)
             .ok_or_else(|| Error::invalid("n x m overflows"))?;
@@ -286,7 +279,11 @@ impl<T: EmbedFloat> NystromEngine<T> {
             other => return Err(format(&format!("unknown landmark selection {other}"))),
         };
         let seed = reader.u64();
-        let (m, d) = (reader.u64() as usize, reader.u64() as usize);
+        let (m, d) = (reader.u64(), reader.u64());
+        let (m, d) = match (usize::try_from(m), usize::try_from(d)) {
+            (Ok(m), Ok(d)) => (m, d),
+            _ => return Err(format(&format!("impossible sizes m = {m}, d = {d}"))),
+        };
         let count = m
             .checked_mul(d)
             .and_then(|md| md.checked_add(m.checked_mul(m)?))
@@ -301,8 +298,12 @@ impl<T: EmbedFloat> NystromEngine<T> {
         if values.iter().any(|v| !v.to_f64().is_finite()) {
             return Err(format("holds a NaN or Inf"));
         }
-        let symmetric =
-            (0..m).all(|i| (i + 1..m).all(|j| normaliser[i * m + j] == normaliser[j * m + i]));
+        // Compared as bits: the map reads it in either layout, so 0.0 and
+        // -0.0 must not differ either.
+        let bits = |v: T| v.to_f64().to_bits();
+        let symmetric = (0..m).all(|i| {
+            (i + 1..m).all(|j| bits(normaliser[i * m + j]) == bits(normaliser[j * m + i]))
+        });
         if !symmetric {
             return Err(format("the normaliser is not symmetric"));
         }
@@ -320,6 +321,19 @@ impl<T: EmbedFloat> NystromEngine<T> {
             map: Some(map),
         })
     }
+}
+
+/// The shape checks of a build on n rows of d values with m landmarks.
+pub(crate) fn check_build_shape(n: usize, d: usize, m: usize) -> Result<()> {
+    if n == 0 || d == 0 {
+        return Err(Error::invalid(format!("empty input: n = {n}, d = {d}")));
+    }
+    if m > n {
+        return Err(Error::invalid(format!(
+            "landmark_count {m} is larger than the {n} rows to choose from"
+        )));
+    }
+    Ok(())
 }
 
 /// Read a whole engine file, as an [`Error::Io`] naming it on failure.

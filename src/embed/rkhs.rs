@@ -50,7 +50,7 @@ impl EmbedFloat for f32 {
     }
     #[inline(always)]
     fn kernel_exp(arg: f64) -> f32 {
-        exp_f32(arg as f32)
+        exp_f32(arg)
     }
 }
 
@@ -314,6 +314,7 @@ impl<T: EmbedFloat> FeatureMap<T> {
         // fastest with.
         let normaliser_view = MatRef::from_column_major_slice(&self.normaliser, m, m);
         let zero = T::from_f64(0.0);
+        let min_rows = min_block_rows(m, d);
         run_blocks(
             threads,
             &mut out[..needed],
@@ -333,13 +334,13 @@ impl<T: EmbedFloat> FeatureMap<T> {
                 for r in first..first + rows {
                     centre_row(x.row(r), &self.centre, &mut scratch.centred);
                 }
-                // faer multiplies a single row by another path (matrix-vector)
-                // that sums in another order; a lone row goes through the GEMMs
-                // twice over, so that its features are the bits it gets inside
-                // any larger block (an update of one row equals a transform of
-                // the stacked rows).
-                let padded = rows.max(2);
-                if rows == 1 {
+                // Short blocks are padded with copies of their first row, so
+                // that every block takes the same GEMM paths (see
+                // `min_block_rows`) and a row's features are the bits it gets
+                // in any block: an update equals a transform of the stacked
+                // rows, whatever the split.
+                let padded = rows.max(min_rows);
+                for _ in rows..padded {
                     scratch.centred.extend_from_within(..d);
                 }
                 scratch.norms.clear();
@@ -397,6 +398,27 @@ impl<T: EmbedFloat> FeatureMap<T> {
             },
         )
     }
+}
+
+/// The fewest rows a block is computed with. faer multiplies a single row by
+/// a matrix-vector path, and products of at most 16³ multiply-adds with
+/// nano-gemm; larger ones go to a kernel that sums the inner dimension in
+/// chunks of 512. The paths round differently (for a single row always, for
+/// the other two when the inner dimension exceeds 512), so a block is padded
+/// to at least 2 rows, and to enough rows that each GEMM leaves nano-gemm
+/// whenever a full block would. The test `a_rows_features_do_not_depend_on_
+/// the_rows_beside_it` holds this to account when faer changes.
+fn min_block_rows(m: usize, d: usize) -> usize {
+    const NANO_GEMM_LIMIT: usize = 16 * 16 * 16;
+    let mut rows = 2;
+    // GEMM 1 is (rows x d) · (d x m), GEMM 2 (rows x m) · (m x m).
+    for inner in [d, m] {
+        let first_past_the_limit = NANO_GEMM_LIMIT / m.saturating_mul(inner).max(1) + 1;
+        if first_past_the_limit <= RKHS_BLOCK_ROWS {
+            rows = rows.max(first_past_the_limit);
+        }
+    }
+    rows
 }
 
 /// A block's kernel values `exp(-gamma · max(||x||² + ||l||² - 2 x·l, 0))`

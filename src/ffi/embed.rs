@@ -10,7 +10,7 @@ use crate::exec::Threads;
 pub(crate) struct RawMatrix<T> {
     data: *const T,
     pub(crate) rows: usize,
-    cols: usize,
+    pub(crate) cols: usize,
     stride: usize,
 }
 

@@ -234,7 +234,7 @@ pub(crate) fn overlaps<T>(input: &[T], output: *mut T, len: usize) -> bool {
     let size = std::mem::size_of::<T>();
     let (input_start, output_start) = (input.as_ptr() as usize, output as usize);
     let input_end = input_start + std::mem::size_of_val(input);
-    let output_end = output_start.saturating_add(len * size);
+    let output_end = output_start.saturating_add(len.saturating_mul(size));
     input_start < output_end && output_start < input_end
 }
 

@@ -8,6 +8,7 @@ use std::ffi::c_char;
 use super::embed::RawMatrix;
 use super::handle::{output_slice, report_needed, slice_in, SingleOwner};
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
+use crate::embed::nystrom::check_build_shape;
 use crate::embed::{
     stored_element_size, EmbedFloat, LandmarkSelection, NystromEngine, NystromOptions,
 };
@@ -250,7 +251,9 @@ pub unsafe extern "C" fn helios_nystrom_new(
 }
 
 /// Free an engine. NULL does nothing and returns `HELIOS_OK`. An engine that
-/// another thread is inside is not freed: `HELIOS_ERR_BUSY`.
+/// another thread is inside is not freed: `HELIOS_ERR_BUSY`. As with `free()`,
+/// no call may use the handle once it is freed, and none may start while it
+/// is being freed.
 ///
 /// Thread safety: single-owner (one thread at a time; a second thread gets
 /// HELIOS_ERR_BUSY).
@@ -264,9 +267,12 @@ pub unsafe extern "C" fn helios_nystrom_free(engine: *mut HeliosNystromEngine) -
             return Ok(());
         }
         // SAFETY: a live engine per the contract.
-        drop(unsafe { &*engine }.inner.enter()?);
-        // SAFETY: made by `Box::into_raw` in `hand_out`; not in use (checked)
-        // and not used again per the contract.
+        let guard = unsafe { &*engine }.inner.enter()?;
+        // Keep the in-use flag raised until the memory is gone, so that a
+        // thread entering now gets BUSY instead of a dangling engine.
+        std::mem::forget(guard);
+        // SAFETY: made by `Box::into_raw` in `hand_out`; held by this thread
+        // (entered above, never released) and not used again per the contract.
         drop(unsafe { Box::from_raw(engine) });
         Ok(())
     })
@@ -400,6 +406,8 @@ unsafe fn build_c<T: Element>(
             with_engine(engine, |any| {
                 let engine = T::engine(any)?;
                 let m = engine.options().landmark_count;
+                // Refuse shapes no buffer could fix before asking for one.
+                check_build_shape(x.rows, x.cols, m)?;
                 let needed = report_needed(x.rows.checked_mul(m), out_needed)?;
                 let x = x.borrow("x")?;
                 let out = output_slice(out, capacity, needed, ("out", &[(x.data(), "x")]))?;
@@ -450,23 +458,34 @@ unsafe fn update_c<T: Element>(
             with_engine(engine, |any| {
                 let engine = T::engine(any)?;
                 let m = engine.feature_map().ok_or_else(not_built)?.landmark_count();
-                let old_len = rows_old
-                    .checked_mul(m)
-                    .ok_or_else(|| Error::invalid("rows_old x m overflows"))?;
                 let needed = rows_old
                     .checked_add(x_new.rows)
                     .and_then(|r| r.checked_mul(m));
                 let needed = report_needed(needed, out_needed)?;
+                let old_len = rows_old * m; // <= needed, which did not overflow
                 let x_new = x_new.borrow("x_new")?;
                 if std::ptr::eq(phi_old, out) {
-                    // In place: the old rows are already where they belong.
-                    let buffer = output_slice(
-                        out,
-                        capacity,
-                        needed,
+                    // In place: the old rows are already where they belong,
+                    // and only the new ones are borrowed, so a reader of the
+                    // old rows on another thread is not disturbed.
+                    if capacity < needed {
+                        return Err(Error::BufferTooSmall {
+                            name: out_name,
+                            needed,
+                            capacity,
+                        });
+                    }
+                    if out.is_null() {
+                        // Checked here: an offset NULL is no longer NULL.
+                        return Err(Error::NullArgument(out_name));
+                    }
+                    let new_rows = output_slice(
+                        out.wrapping_add(old_len),
+                        capacity - old_len,
+                        needed - old_len,
                         (out_name, &[(x_new.data(), "x_new")]),
                     )?;
-                    return engine.update_into(x_new, buffer, rows_old).map(drop);
+                    return engine.update_into(x_new, new_rows, 0).map(drop);
                 }
                 let phi_old = match old_len {
                     0 => &[][..],
@@ -512,7 +531,8 @@ unsafe fn copy_out_c<T: Element>(
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
 /// `HELIOS_ERR_INVALID_ARGUMENT` (n or d 0, m > n, ldx < d, an f64 engine,
 /// out overlapping x), `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC`
-/// (NaN or Inf in x; the message names the row).
+/// (NaN or Inf in x, or a squared distance beyond the double range: the
+/// message names the row; or a failed eigendecomposition of K(L, L)).
 ///
 /// Thread safety: single-owner (one thread at a time; a second thread gets
 /// HELIOS_ERR_BUSY).
@@ -544,8 +564,8 @@ pub unsafe extern "C" fn helios_nystrom_build_f32(
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
 /// `HELIOS_ERR_INVALID_STATE` (not built), `HELIOS_ERR_INVALID_ARGUMENT` (n or
 /// d 0, d differing from the landmarks', ldx < d, an f64 engine, out overlapping x),
-/// `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC` (NaN or Inf in x; the
-/// message names the row).
+/// `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_NUMERIC` (NaN or Inf in x, or a
+/// squared distance beyond the double range; the message names the row).
 ///
 /// Thread safety: single-owner (one thread at a time; a second thread gets
 /// HELIOS_ERR_BUSY).
@@ -989,7 +1009,8 @@ pub unsafe extern "C" fn helios_nystrom_to_bytes(
 
 /// An engine from the bytes of `helios_nystrom_to_bytes`, stored in `*out`.
 ///
-/// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_FORMAT` (not engine bytes,
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (`len`
+/// beyond the address space), `HELIOS_ERR_FORMAT` (not engine bytes,
 /// truncated or corrupt).
 ///
 /// Thread safety: reentrant (safe to call from any number of threads at once).

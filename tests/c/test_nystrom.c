@@ -132,6 +132,12 @@ static void test_update_equals_transform_of_the_stacked_rows(void) {
     memcpy(copied, built, n1 * m * sizeof *built);
     CHECK(helios_nystrom_update_f32(engine, x + n1 * d, n2, d, d, copied, n1, copied, n * m, NULL) == HELIOS_OK);
     CHECK(memcmp(all, copied, n * m * sizeof *all) == 0);
+    /* a stream of single rows gives the bits those rows get in one batch */
+    memcpy(spare, built, n1 * m * sizeof *built);
+    for (size_t r = 0; r < 5; r++)
+        CHECK(helios_nystrom_update_inplace_f32(engine, x + (n1 + r) * d, 1, d, d, spare, (n + 10) * m, n1 + r, NULL) ==
+              HELIOS_OK);
+    CHECK(memcmp(spare, all, (n1 + 5) * m * sizeof *all) == 0);
     /* nothing old: phi_old may be NULL */
     CHECK(helios_nystrom_update_f32(engine, x, n, d, d, NULL, 0, copied, n * m, NULL) == HELIOS_OK);
     CHECK(memcmp(all, copied, n * m * sizeof *all) == 0);
