@@ -4,7 +4,8 @@
 //! exponent bits. The libm `exp` is a scalar call per element, and the map
 //! needs n·m of them (a third of the map's time at d = 64, m = 1024 before
 //! this). These are the Cephes polynomials; the tests bound the error
-//! against the standard library (≤ 2 ulp over the range the map uses).
+//! against the standard library's f64 `exp` rounded to the result type (≤ 2
+//! ulp over the range the map uses).
 //!
 //! Every operation is a plain IEEE add, multiply, divide or conversion (Rust
 //! never fuses them), so the scalar loop, SSE2, AVX2 and AVX-512 give the
