@@ -432,3 +432,34 @@ fn a_rows_features_do_not_depend_on_the_rows_beside_it() {
     check::<f32>(|v| v as f32);
     check::<f64>(|v| v);
 }
+
+/// Kernel values below 1e-15 (f32) / 1e-150 (f64) count as 0 and no output is
+/// subnormal: a point far from every landmark embeds to exact zeros, and the
+/// others keep their values.
+#[test]
+fn far_points_embed_to_zero_and_nothing_is_subnormal() {
+    fn check<T: EmbedFloat + std::fmt::Debug>(convert: fn(f64) -> T, far: f64) {
+        let (d, m) = (3, 6);
+        let landmarks: Vec<T> = noise(m * d, 5).into_iter().map(convert).collect();
+        // Row 0 near the landmarks, row 1 `far` away along every axis.
+        let mut x = vec![convert(0.1); d];
+        x.extend(std::iter::repeat_n(convert(far), d));
+        let phi = rkhs_embed(
+            Matrix::new(&x, 2, d).unwrap(),
+            Matrix::new(&landmarks, m, d).unwrap(),
+            1.0,
+            1e-3,
+            Threads::Exactly(1),
+        )
+        .unwrap();
+        assert!(phi[..m].iter().all(|v| v.to_f64().abs() > 1e-3), "{phi:?}");
+        assert!(phi[m..].iter().all(|v| v.to_f64() == 0.0), "{phi:?}");
+        assert!(phi
+            .iter()
+            .all(|v| v.to_f64() == 0.0 || v.to_f64().abs() > 1e-300));
+    }
+    // exp(-gamma·dist²) about e^-40 (f32: below its floor, above its smallest
+    // normal) and e^-400 (f64: below its floor).
+    check::<f32>(|v| v as f32, (40.0f64 / 3.0).sqrt() + 1.0);
+    check::<f64>(|v| v, (400.0f64 / 3.0).sqrt() + 1.0);
+}

@@ -18,9 +18,10 @@
 /// precision: the range reduction runs in f64 (so the argument is not
 /// rounded to f32 first, which would cost |x|·2^-24 of relative error), the
 /// polynomial in f32. NaN is not expected (the map checks its inputs); x > 88
-/// is clamped.
+/// is clamped; below `floor` (at least ln of the smallest normal number, as
+/// the clamp puts it) the result is 0.
 #[inline(always)]
-pub fn exp_f32(x: f64) -> f32 {
+pub fn exp_f32(x: f64, floor: f64) -> f32 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     const LN2: f64 = std::f64::consts::LN_2;
     const ROUND: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
@@ -41,7 +42,7 @@ pub fn exp_f32(x: f64) -> f32 {
     let e_r = p * r * r + r + 1.0;
     let scale = f32::from_bits(((n_bits + 127) << 23) as u32);
     let value = e_r * scale;
-    if x < MIN {
+    if x < floor.max(MIN) {
         0.0
     } else {
         value
@@ -51,7 +52,7 @@ pub fn exp_f32(x: f64) -> f32 {
 /// `e^x` in double precision for `x ≤ 0`, with the same contract as
 /// [`exp_f32`].
 #[inline(always)]
-pub fn exp_f64(x: f64) -> f64 {
+pub fn exp_f64(x: f64, floor: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     const LN2_HI: f64 = 6.931_457_519_531_25e-1;
     const LN2_LO: f64 = 1.428_606_820_309_417_3e-6;
@@ -75,7 +76,7 @@ pub fn exp_f64(x: f64) -> f64 {
     let e_r = 1.0 + 2.0 * (p / (q - p));
     let scale = f64::from_bits(((n_bits + 1023) << 52) as u64);
     let value = e_r * scale;
-    if x < MIN {
+    if x < floor.max(MIN) {
         0.0
     } else {
         value
@@ -100,7 +101,7 @@ mod tests {
         let mut worst = 0;
         for i in 0..=2_000_000 {
             let x = -87.3 * i as f64 / 2_000_000.0;
-            worst = worst.max(ulp_f32(exp_f32(x), x.exp() as f32));
+            worst = worst.max(ulp_f32(exp_f32(x, f64::NEG_INFINITY), x.exp() as f32));
         }
         assert!(worst <= 2, "worst error {worst} ulp");
         for x in [
@@ -115,12 +116,20 @@ mod tests {
             1.0,
             3.0,
         ] {
-            assert!(ulp_f32(exp_f32(x), x.exp() as f32) <= 2, "x = {x}");
+            assert!(
+                ulp_f32(exp_f32(x, f64::NEG_INFINITY), x.exp() as f32) <= 2,
+                "x = {x}"
+            );
         }
-        assert_eq!(exp_f32(0.0), 1.0);
-        assert_eq!(exp_f32(-88.0), 0.0);
-        assert_eq!(exp_f32(f64::NEG_INFINITY), 0.0);
-        assert_eq!(exp_f32(-1e300), 0.0);
+        assert_eq!(exp_f32(0.0, f64::NEG_INFINITY), 1.0);
+        assert_eq!(exp_f32(-88.0, f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32(f64::NEG_INFINITY, f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f32(-1e300, f64::NEG_INFINITY), 0.0);
+        // A floor: 0 below it, e^x above it.
+        assert_eq!(exp_f32(-34.6, -34.5), 0.0);
+        assert!(ulp_f32(exp_f32(-34.4, -34.5), (-34.4f64).exp() as f32) <= 2);
+        assert_eq!(exp_f64(-345.5, -345.4), 0.0);
+        assert!(ulp_f64(exp_f64(-345.3, -345.4), (-345.3f64).exp()) <= 2);
     }
 
     #[test]
@@ -128,14 +137,17 @@ mod tests {
         let mut worst = 0;
         for i in 0..=2_000_000 {
             let x = -708.0 * i as f64 / 2_000_000.0;
-            worst = worst.max(ulp_f64(exp_f64(x), x.exp()));
+            worst = worst.max(ulp_f64(exp_f64(x, f64::NEG_INFINITY), x.exp()));
         }
         assert!(worst <= 2, "worst error {worst} ulp");
         for x in [0.0f64, -0.0, -1e-300, -1e-12, -0.5, -1.0, -30.0, 1.0, 5.0] {
-            assert!(ulp_f64(exp_f64(x), x.exp()) <= 2, "x = {x}");
+            assert!(
+                ulp_f64(exp_f64(x, f64::NEG_INFINITY), x.exp()) <= 2,
+                "x = {x}"
+            );
         }
-        assert_eq!(exp_f64(0.0), 1.0);
-        assert_eq!(exp_f64(-709.0), 0.0);
-        assert_eq!(exp_f64(f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f64(0.0, f64::NEG_INFINITY), 1.0);
+        assert_eq!(exp_f64(-709.0, f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp_f64(f64::NEG_INFINITY, f64::NEG_INFINITY), 0.0);
     }
 }

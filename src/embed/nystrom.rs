@@ -116,7 +116,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
         let chosen = match self.options.selection {
             LandmarkSelection::Uniform => uniform_sample(n, m, self.options.seed),
             LandmarkSelection::KMeansPlusPlus => {
-                kmeans_plus_plus(x, m, self.options.seed, threads)?
+                kmeans_plus_plus(x, m, self.options.seed, threads, true)?
             }
         };
         let landmarks: Vec<T> = chosen
@@ -482,51 +482,81 @@ fn uniform_sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
     indices
 }
 
-/// `nearest[i] = min(nearest[i], ||x_(first + i) - centre||²)`, in f64,
-/// compiled for the machine's widest vector unit. Each distance is summed in
-/// 8 interleaved partial sums added in a fixed order: unlike one running
-/// sum, whose every add waits on the last (the whole k-means++ cost before),
-/// the lanes vectorise, and the result still does not depend on the vector
-/// width or the thread count.
+/// `||row - centre||²` in f64, summed in 8 interleaved partial sums added in
+/// a fixed order: unlike one running sum, whose every add waits on the last
+/// (the whole k-means++ cost before), the lanes vectorise, and the result
+/// still does not depend on the vector width or the thread count.
+#[inline(always)]
+fn squared_distance<T: EmbedFloat>(row: &[T], centre: &[f64]) -> f64 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f64; LANES];
+    let (row_body, row_tail) = row.split_at(row.len() / LANES * LANES);
+    let (centre_body, centre_tail) = centre.split_at(row_body.len());
+    for (values, centres) in row_body
+        .chunks_exact(LANES)
+        .zip(centre_body.chunks_exact(LANES))
+    {
+        for lane in 0..LANES {
+            let diff = values[lane].to_f64() - centres[lane];
+            lanes[lane] += diff * diff;
+        }
+    }
+    for (lane, (value, c)) in row_tail.iter().zip(centre_tail).enumerate() {
+        let diff = value.to_f64() - c;
+        lanes[lane] += diff * diff;
+    }
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+}
+
+/// A row's squared distance to the nearest landmark chosen so far, and that
+/// landmark's position among the chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Nearest {
+    dist2: f64,
+    landmark: usize,
+}
+
+/// Lower each row's [`Nearest`] to the new landmark `centre` (position
+/// `landmark`) where it is closer. `gaps[a]` is the squared distance from the
+/// new landmark to landmark `a`: when it exceeds 4·(1 + 1e-6) times a row's
+/// distance to its nearest landmark `a`, the triangle inequality puts the new
+/// one farther than `a` by a margin far above rounding, so the row is skipped
+/// without reading it, and the outcome is exactly that of computing it (the
+/// test `pruning_changes_no_choice` compares). Compiled for the machine's
+/// widest vector unit.
 fn lower_to_centre<T: EmbedFloat>(
     x: Matrix<'_, T>,
-    first: usize,
+    (first, landmark): (usize, usize),
     centre: &[f64],
-    nearest: &mut [f64],
+    gaps: Option<&[f64]>,
+    nearest: &mut [Nearest],
 ) {
     struct Lower<'a, 'x, T> {
         x: Matrix<'x, T>,
         first: usize,
+        landmark: usize,
         centre: &'a [f64],
-        nearest: &'a mut [f64],
+        gaps: Option<&'a [f64]>,
+        nearest: &'a mut [Nearest],
     }
     impl<T: EmbedFloat> pulp::WithSimd for Lower<'_, '_, T> {
         type Output = ();
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _simd: S) {
-            const LANES: usize = 8;
+            const MARGIN: f64 = 4.0 * (1.0 + 1e-6);
             for (offset, best) in self.nearest.iter_mut().enumerate() {
-                let row = self.x.row(self.first + offset);
-                let mut lanes = [0.0f64; LANES];
-                let (row_body, row_tail) = row.split_at(row.len() / LANES * LANES);
-                let (centre_body, centre_tail) = self.centre.split_at(row_body.len());
-                for (values, centres) in row_body
-                    .chunks_exact(LANES)
-                    .zip(centre_body.chunks_exact(LANES))
-                {
-                    for lane in 0..LANES {
-                        let diff = values[lane].to_f64() - centres[lane];
-                        lanes[lane] += diff * diff;
+                if let Some(gaps) = self.gaps {
+                    if best.dist2.is_finite() && gaps[best.landmark] > MARGIN * best.dist2 {
+                        continue;
                     }
                 }
-                for (lane, (value, c)) in row_tail.iter().zip(centre_tail).enumerate() {
-                    let diff = value.to_f64() - c;
-                    lanes[lane] += diff * diff;
-                }
-                let dist2 = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
-                    + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-                if dist2 < *best {
-                    *best = dist2;
+                let dist2 = squared_distance(self.x.row(self.first + offset), self.centre);
+                if dist2 < best.dist2 {
+                    *best = Nearest {
+                        dist2,
+                        landmark: self.landmark,
+                    };
                 }
             }
         }
@@ -534,25 +564,35 @@ fn lower_to_centre<T: EmbedFloat>(
     pulp::Arch::new().dispatch(Lower {
         x,
         first,
+        landmark,
         centre,
+        gaps,
         nearest,
     });
 }
 
 /// k-means++ seeding of `m` rows of `x`. The distance updates run on the
 /// worker blocks; the draw itself scans the distances in index order, so the
-/// choice is the same for every thread count.
+/// choice is the same for every thread count. `prune` skips rows that the
+/// triangle inequality shows cannot move (the same choice, far fewer reads of
+/// X once landmarks accumulate); the tests turn it off to compare.
 fn kmeans_plus_plus<T: EmbedFloat>(
     x: Matrix<'_, T>,
     m: usize,
     seed: u64,
     threads: usize,
+    prune: bool,
 ) -> Result<Vec<usize>> {
     let n = x.rows();
     let mut rng = SplitMix64(seed);
     let mut chosen = Vec::with_capacity(m);
     let mut taken = vec![false; n];
-    let mut nearest = vec![f64::INFINITY; n];
+    let far = Nearest {
+        dist2: f64::INFINITY,
+        landmark: 0,
+    };
+    let mut nearest = vec![far; n];
+    let mut gaps = Vec::with_capacity(m);
     let mut next = rng.below(n);
     loop {
         chosen.push(next);
@@ -560,7 +600,13 @@ fn kmeans_plus_plus<T: EmbedFloat>(
         if chosen.len() == m {
             return Ok(chosen);
         }
+        let landmark = chosen.len() - 1;
         let centre: Vec<f64> = x.row(next).iter().map(|v| v.to_f64()).collect();
+        gaps.clear();
+        if prune {
+            gaps.extend(chosen.iter().map(|&c| squared_distance(x.row(c), &centre)));
+        }
+        let gaps = prune.then_some(&gaps[..]);
         run_blocks(
             threads,
             &mut nearest,
@@ -568,25 +614,25 @@ fn kmeans_plus_plus<T: EmbedFloat>(
             None,
             || (),
             |(), index, block| {
-                lower_to_centre(x, index * 4096, &centre, block);
+                lower_to_centre(x, (index * 4096, landmark), &centre, gaps, block);
                 Ok(())
             },
         )?;
-        let total: f64 = nearest.iter().sum();
+        let total: f64 = nearest.iter().map(|near| near.dist2).sum();
         next = if total > 0.0 {
             let target = rng.unit() * total;
             let mut running = 0.0;
             let mut pick = None;
-            for (i, &dist2) in nearest.iter().enumerate() {
-                running += dist2;
-                if dist2 > 0.0 && running > target {
+            for (i, near) in nearest.iter().enumerate() {
+                running += near.dist2;
+                if near.dist2 > 0.0 && running > target {
                     pick = Some(i);
                     break;
                 }
             }
             // Rounding can leave the target just past the end: take the last
             // point with a positive distance.
-            pick.or_else(|| nearest.iter().rposition(|&d| d > 0.0))
+            pick.or_else(|| nearest.iter().rposition(|near| near.dist2 > 0.0))
                 .expect("total > 0")
         } else {
             // Every point sits on a landmark already (fewer distinct rows than
@@ -608,19 +654,66 @@ mod tests {
         let (n, d) = (5, 11);
         let x: Vec<f32> = (0..n * d).map(|i| (i % 7) as f32 - 3.0).collect();
         let centre: Vec<f64> = (0..d).map(|k| k as f64 * 0.5).collect();
-        let mut nearest = vec![f64::INFINITY, 0.0, 1e9, f64::INFINITY, 50.0];
-        let before = nearest.clone();
-        lower_to_centre(Matrix::new(&x, n, d).unwrap(), 0, &centre, &mut nearest);
+        let before: Vec<Nearest> = [f64::INFINITY, 0.0, 1e9, f64::INFINITY, 50.0]
+            .iter()
+            .map(|&dist2| Nearest { dist2, landmark: 0 })
+            .collect();
+        let mut nearest = before.clone();
+        lower_to_centre(
+            Matrix::new(&x, n, d).unwrap(),
+            (0, 7),
+            &centre,
+            None,
+            &mut nearest,
+        );
         for i in 0..n {
             let exact: f64 = (0..d)
                 .map(|k| (f64::from(x[i * d + k]) - centre[k]).powi(2))
                 .sum();
-            let expected = exact.min(before[i]);
+            let expected = exact.min(before[i].dist2);
             assert!(
-                (nearest[i] - expected).abs() <= 1e-12 * expected.max(1.0),
+                (nearest[i].dist2 - expected).abs() <= 1e-12 * expected.max(1.0),
                 "row {i}"
             );
+            let moved = exact < before[i].dist2;
+            assert_eq!(nearest[i].landmark, if moved { 7 } else { 0 }, "row {i}");
         }
-        assert_eq!(nearest[1], 0.0);
+        assert_eq!(nearest[1].dist2, 0.0);
+    }
+
+    #[test]
+    fn pruning_changes_no_choice() {
+        // Clustered data (where pruning skips most rows), uniform noise, and
+        // rows repeated (zero distances), in f32 and f64, several seeds.
+        let mut state = 1u64;
+        let mut noise = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let (n, d) = (1500, 7);
+        let clustered: Vec<f64> = (0..n * d)
+            .map(|i| ((i / d) % 9) as f64 * 10.0 + noise())
+            .collect();
+        let uniform: Vec<f64> = (0..n * d).map(|_| noise()).collect();
+        let repeated: Vec<f64> = (0..n * d).map(|i| uniform[i % (40 * d)]).collect();
+        for data in [&clustered, &uniform, &repeated] {
+            let single: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+            for seed in 0..3 {
+                let x64 = Matrix::new(data, n, d).unwrap();
+                let x32 = Matrix::new(&single, n, d).unwrap();
+                for threads in [1, 2] {
+                    assert_eq!(
+                        kmeans_plus_plus(x64, 120, seed, threads, true).unwrap(),
+                        kmeans_plus_plus(x64, 120, seed, threads, false).unwrap()
+                    );
+                    assert_eq!(
+                        kmeans_plus_plus(x32, 120, seed, threads, true).unwrap(),
+                        kmeans_plus_plus(x32, 120, seed, threads, false).unwrap()
+                    );
+                }
+            }
+        }
     }
 }
