@@ -139,16 +139,21 @@ where
     F: FnOnce() -> Result<(), Error>,
 {
     set_last_error("");
-    match catch_unwind(AssertUnwindSafe(body)) {
+    // The error is formatted inside the guard too: its message is built from
+    // the caller's data, and a panic while formatting must not escape.
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        body().map_err(|error| (error.kind(), error.to_string()))
+    }));
+    match outcome {
         // Cleared again: a callback inside `body` may have made a helios call
         // on this thread that failed.
         Ok(Ok(())) => {
             set_last_error("");
             HELIOS_OK
         }
-        Ok(Err(error)) => {
-            set_last_error(&error.to_string());
-            error.kind().into()
+        Ok(Err((kind, message))) => {
+            set_last_error(&message);
+            kind.into()
         }
         Err(payload) => {
             let error = Error::Internal(format!("panic: {}", panic_text(payload.as_ref())));
