@@ -9,7 +9,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::rkhs::{check_finite, check_parameters, EmbedFloat, FeatureMap, Matrix};
+use super::rkhs::{
+    check_finite, check_parameters, fitted_output, output_len, EmbedFloat, FeatureMap, Matrix,
+};
 use crate::error::{Error, Result};
 use crate::exec::{run_blocks, Threads};
 
@@ -87,11 +89,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
     /// Choose landmarks among the rows of `x`, cache the normaliser and
     /// return `Phi(x)` (n x m). Building again replaces the landmarks.
     pub fn build(&mut self, x: Matrix<'_, T>) -> Result<Vec<T>> {
-        let size = x
-            .rows()
-            .checked_mul(self.options.landmark_count)
-            .ok_or_else(|| Error::invalid("n x m overflows"))?;
-        let mut phi = vec![T::from_f64(0.0); size];
+        let mut phi = vec![T::from_f64(0.0); output_len(x.rows(), self.options.landmark_count)?];
         self.build_into(x, &mut phi)?;
         Ok(phi)
     }
@@ -101,16 +99,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
     pub fn build_into(&mut self, x: Matrix<'_, T>, out: &mut [T]) -> Result<()> {
         let (n, d, m) = (x.rows(), x.cols(), self.options.landmark_count);
         check_build_shape(n, d, m)?;
-        let needed = n
-            .checked_mul(m)
-            .ok_or_else(|| Error::invalid("n x m overflows"))?;
-        if out.len() < needed {
-            return Err(Error::BufferTooSmall {
-                name: "out",
-                needed,
-                capacity: out.len(),
-            });
-        }
+        let needed = fitted_output(n, m, out.len(), "out")?;
         check_finite(x, "X")?;
         let threads = self.options.threads.resolve()?;
         let chosen = match self.options.selection {
@@ -142,11 +131,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
     /// `Phi(x)` with the engine's landmarks, without changing the engine.
     pub fn transform(&self, x: Matrix<'_, T>) -> Result<Vec<T>> {
         let map = self.built()?;
-        let size = x
-            .rows()
-            .checked_mul(map.landmark_count())
-            .ok_or_else(|| Error::invalid("n x m overflows"))?;
-        let mut phi = vec![T::from_f64(0.0); size];
+        let mut phi = vec![T::from_f64(0.0); output_len(x.rows(), map.landmark_count())?];
         map.apply_into(x, self.options.threads, &mut phi)?;
         Ok(phi)
     }
@@ -164,10 +149,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
             )));
         }
         let old = phi.len();
-        let added = x_new
-            .rows()
-            .checked_mul(m)
-            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        let added = output_len(x_new.rows(), m)?;
         phi.resize(old + added, T::from_f64(0.0));
         let result = map.apply_into(x_new, self.options.threads, &mut phi[old..]);
         if result.is_err() {
@@ -189,16 +171,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
         let rows = rows_used
             .checked_add(x_new.rows())
             .ok_or_else(|| Error::invalid("row count overflows"))?;
-        let needed = rows
-            .checked_mul(m)
-            .ok_or_else(|| Error::invalid("n x m overflows"))?;
-        if buffer.len() < needed {
-            return Err(Error::BufferTooSmall {
-                name: "buffer",
-                needed,
-                capacity: buffer.len(),
-            });
-        }
+        let needed = fitted_output(rows, m, buffer.len(), "buffer")?;
         map.apply_into(
             x_new,
             self.options.threads,

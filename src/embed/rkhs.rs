@@ -174,11 +174,7 @@ pub fn rkhs_embed<T: EmbedFloat>(
     ridge: f64,
     threads: Threads,
 ) -> Result<Vec<T>> {
-    let size = x
-        .rows()
-        .checked_mul(landmarks.rows())
-        .ok_or_else(|| Error::invalid("n x m overflows"))?;
-    let mut out = vec![T::from_f64(0.0); size];
+    let mut out = vec![T::from_f64(0.0); output_len(x.rows(), landmarks.rows())?];
     rkhs_embed_into(x, landmarks, gamma, ridge, threads, &mut out)?;
     Ok(out)
 }
@@ -529,13 +525,27 @@ fn check_shapes<T>(x: Matrix<'_, T>, dim: usize, m: usize, capacity: usize) -> R
             x.cols()
         )));
     }
-    let needed = x
-        .rows()
-        .checked_mul(m)
-        .ok_or_else(|| Error::invalid("n x m overflows"))?;
+    fitted_output(x.rows(), m, capacity, "out")
+}
+
+/// The element count of `rows` rows of `m` features, or an error when it
+/// overflows.
+pub(crate) fn output_len(rows: usize, m: usize) -> Result<usize> {
+    rows.checked_mul(m)
+        .ok_or_else(|| Error::invalid("n x m overflows"))
+}
+
+/// [`output_len`], checked against the `capacity` of the output `name`.
+pub(crate) fn fitted_output(
+    rows: usize,
+    m: usize,
+    capacity: usize,
+    name: &'static str,
+) -> Result<usize> {
+    let needed = output_len(rows, m)?;
     if capacity < needed {
         return Err(Error::BufferTooSmall {
-            name: "out",
+            name,
             needed,
             capacity,
         });

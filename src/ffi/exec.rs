@@ -4,7 +4,7 @@
 use std::ffi::{c_int, c_void};
 
 use super::cancel::HeliosCancelToken;
-use super::handle::{overlaps, retain, slice_in, slice_out};
+use super::handle::{overlaps, read_options, retain, slice_in, slice_out};
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use crate::error::Error;
 use crate::exec::{parallel_map_into, Element, MapOptions, Threads};
@@ -137,25 +137,14 @@ unsafe fn parallel_map_c<T: Element>(
             // SAFETY: non-NULL and writable per the contract.
             unsafe { output_needed.write(len) };
         }
-        let options = if options.is_null() {
-            helios_parallel_map_default_options()
-        } else {
-            // The size is read alone first: a struct from another header may
-            // be shorter than this one, so the rest is read only once the
-            // size says it is all there.
-            // SAFETY: a valid options struct per the contract; `struct_size`
-            // is its first field in every version.
-            let struct_size = unsafe { options.cast::<usize>().read() };
-            let expected = std::mem::size_of::<HeliosParallelMapOptions>();
-            if struct_size != expected {
-                return Err(Error::invalid(format!(
-                    "options.struct_size is {struct_size} but this library expects {expected}: \
-                     fill the options with helios_parallel_map_default_options()"
-                )));
-            }
-            // SAFETY: as above, and the size matches this struct.
-            unsafe { options.read() }
-        };
+        // SAFETY: NULL or a valid struct per the contract.
+        let options = unsafe {
+            read_options(
+                options,
+                helios_parallel_map_default_options(),
+                "helios_parallel_map_default_options",
+            )
+        }?;
         let kernel = kernel.ok_or(Error::NullArgument("kernel"))?;
         // SAFETY: the caller guarantees `len` readable elements; the checks
         // reject NULL, misalignment and overflow.

@@ -179,6 +179,37 @@ pub(crate) unsafe fn slice_out<'a, T>(
     Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
 }
 
+/// A caller's versioned options struct, or `defaults` when it is NULL. Every
+/// such struct starts with `struct_size`, which is read alone first: a struct
+/// from another header may be shorter than this one, so the rest is read only
+/// once the size says it is all there. `defaults_fn` names the function that
+/// fills it, for the message.
+///
+/// # Safety
+/// `options` is NULL or points to a readable struct whose first field is a
+/// `usize` holding its size.
+pub(crate) unsafe fn read_options<O: Copy>(
+    options: *const O,
+    defaults: O,
+    defaults_fn: &str,
+) -> Result<O> {
+    if options.is_null() {
+        return Ok(defaults);
+    }
+    // SAFETY: a valid struct per the contract; `struct_size` is its first
+    // field in every version.
+    let struct_size = unsafe { options.cast::<usize>().read() };
+    let expected = std::mem::size_of::<O>();
+    if struct_size != expected {
+        return Err(Error::invalid(format!(
+            "options.struct_size is {struct_size} but this library expects {expected}: \
+             fill the options with {defaults_fn}()"
+        )));
+    }
+    // SAFETY: as above, and the size matches this struct.
+    Ok(unsafe { options.read() })
+}
+
 /// Write the element count a call needs to `*out_needed` (when not NULL;
 /// `SIZE_MAX` when it overflows) and return it, or an error for the overflow.
 ///

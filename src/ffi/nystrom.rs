@@ -6,7 +6,7 @@
 use std::ffi::c_char;
 
 use super::embed::RawMatrix;
-use super::handle::{output_slice, report_needed, slice_in, SingleOwner};
+use super::handle::{output_slice, read_options, report_needed, slice_in, SingleOwner};
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use crate::embed::nystrom::check_build_shape;
 use crate::embed::{
@@ -218,22 +218,14 @@ pub unsafe extern "C" fn helios_nystrom_new(
         if out.is_null() {
             return Err(Error::NullArgument("out"));
         }
-        let options = if options.is_null() {
-            helios_nystrom_default_options()
-        } else {
-            // SAFETY: a valid struct per the contract; `struct_size` is its
-            // first field in every version.
-            let struct_size = unsafe { options.cast::<usize>().read() };
-            let expected = std::mem::size_of::<HeliosNystromOptions>();
-            if struct_size != expected {
-                return Err(Error::invalid(format!(
-                    "options.struct_size is {struct_size} but this library expects {expected}: \
-                     fill the options with helios_nystrom_default_options()"
-                )));
-            }
-            // SAFETY: as above, and the size matches this struct.
-            unsafe { options.read() }
-        };
+        // SAFETY: NULL or a valid struct per the contract.
+        let options = unsafe {
+            read_options(
+                options,
+                helios_nystrom_default_options(),
+                "helios_nystrom_default_options",
+            )
+        }?;
         let options = core_options(&options)?;
         let engine = match dtype {
             HELIOS_DTYPE_F32 => AnyEngine::F32(NystromEngine::new(options)?),

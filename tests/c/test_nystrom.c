@@ -266,22 +266,26 @@ static void test_save_load_and_bytes(void) {
     free(x), free(phi), free(again), free(file), free(bytes);
 }
 
+/* A transform on another thread. With `retry` it is tried again while the
+ * engine is busy (`busy` counts those tries); without, it is one call, and
+ * once it has been inside the engine this thread never enters it again. */
 typedef struct {
     HeliosNystromEngine *engine;
     const float *x;
     size_t n, d, m;
     float *out;
+    int retry, busy;
     atomic_int started, finished;
-    int busy;
     HeliosStatus status;
-} LongCall;
+} OtherCall;
 
-/* A long transform, tried again while the other thread holds the engine. */
-static void *long_transform(void *arg) {
-    LongCall *call = arg;
+static void *other_transform(void *arg) {
+    OtherCall *call = arg;
     atomic_store(&call->started, 1);
-    while ((call->status = helios_nystrom_transform_f32(call->engine, call->x, call->n, call->d, call->d, call->out,
-                                                        call->n * call->m, NULL)) == HELIOS_ERR_BUSY) {
+    for (;;) {
+        call->status = helios_nystrom_transform_f32(call->engine, call->x, call->n, call->d, call->d, call->out,
+                                                    call->n * call->m, NULL);
+        if (!call->retry || call->status != HELIOS_ERR_BUSY) break;
         call->busy++;
         sched_yield();
     }
@@ -304,13 +308,13 @@ static void test_a_second_thread_gets_busy(void) {
     CHECK(helios_nystrom_build_f32(engine, x, n, d, d, before, n * m, NULL) == HELIOS_OK);
 
     int busy = 0, ok = 0, other = 0, unnamed = 0;
-    LongCall call;
+    OtherCall call;
     /* Until the two threads have met inside (a loaded machine may run them
      * one after the other). */
     for (int attempt = 0; attempt < 20 && busy == 0; attempt++) {
-        call = (LongCall){engine, x, n, d, m, after, 0, 0, 0, HELIOS_OK};
+        call = (OtherCall){engine, x, n, d, m, after, 1, 0, 0, 0, HELIOS_OK};
         pthread_t thread;
-        pthread_create(&thread, NULL, long_transform, &call);
+        pthread_create(&thread, NULL, other_transform, &call);
         while (!atomic_load(&call.started)) sched_yield();
         while (!atomic_load(&call.finished)) {
             HeliosStatus status = helios_nystrom_update_f32(engine, x, 8, d, d, NULL, 0, mine, 8 * m, NULL);
@@ -337,26 +341,6 @@ static void test_a_second_thread_gets_busy(void) {
     free(x64), free(x), free(before), free(after), free(mine);
 }
 
-typedef struct {
-    HeliosNystromEngine *engine;
-    const float *x;
-    size_t n, d, m;
-    float *out;
-    atomic_int started, finished;
-    HeliosStatus status;
-} OneCall;
-
-/* One transform, not retried: once this thread has been inside the engine it
- * never enters it again. */
-static void *one_transform(void *arg) {
-    OneCall *call = arg;
-    atomic_store(&call->started, 1);
-    call->status =
-        helios_nystrom_transform_f32(call->engine, call->x, call->n, call->d, call->d, call->out, call->n * call->m, NULL);
-    atomic_store(&call->finished, 1);
-    return NULL;
-}
-
 /* Freeing an engine another thread is inside returns BUSY and frees nothing:
  * the engine still works afterwards. The free is tried only once a probe has
  * seen the other thread inside (BUSY), so that thread never enters again and
@@ -371,9 +355,9 @@ static void test_free_while_in_use_is_busy(void) {
         HeliosNystromEngine *engine = engine_new(0.1, 1e-6, m, HELIOS_LANDMARKS_UNIFORM, 2, HELIOS_DTYPE_F32);
         CHECK(helios_nystrom_set_threads(engine, 1) == HELIOS_OK);
         CHECK(helios_nystrom_build_f32(engine, x, m, d, d, out, n * m, NULL) == HELIOS_OK);
-        OneCall call = {engine, x, n, d, m, out, 0, 0, HELIOS_OK};
+        OtherCall call = {engine, x, n, d, m, out, 0, 0, 0, 0, HELIOS_OK};
         pthread_t thread;
-        pthread_create(&thread, NULL, one_transform, &call);
+        pthread_create(&thread, NULL, other_transform, &call);
         while (!atomic_load(&call.started)) sched_yield();
         HeliosStatus freed = HELIOS_ERR_INVALID_STATE; /* not tried */
         while (!atomic_load(&call.finished)) {
