@@ -366,3 +366,52 @@ fn two_threads_updating_one_guarded_engine_get_busy_or_take_turns() {
     let after = engine.transform(Matrix::new(&x, n, d).unwrap()).unwrap();
     assert_eq!(bits(&after), bits(&reference));
 }
+
+/// Saves from several threads to one path never share a temporary file: each
+/// succeeds, the file is whole afterwards, and no temporary is left. Loading
+/// (reentrant) from several threads at once gives the same bits everywhere.
+#[test]
+fn concurrent_saves_and_loads() {
+    let (n, d, m) = (300, 4, 12);
+    let x = data(n, d, 14);
+    let mut engine = NystromEngine::<f32>::new(options(m, LandmarkSelection::Uniform, 1)).unwrap();
+    let phi = engine.build(Matrix::new(&x, n, d).unwrap()).unwrap();
+    let folder = std::env::temp_dir().join(format!("helios-nystrom-saves-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("engine.bin");
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    engine.save(&path).unwrap();
+                }
+            });
+        }
+    });
+    let expected = engine.to_bytes().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), expected);
+    let names: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("engine.bin")]);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (path, expected, x) = (&path, &expected, &x);
+                scope.spawn(move || {
+                    let loaded = if i % 2 == 0 {
+                        NystromEngine::<f32>::load(path).unwrap()
+                    } else {
+                        NystromEngine::<f32>::from_bytes(expected, "bytes").unwrap()
+                    };
+                    loaded.transform(Matrix::new(x, n, d).unwrap()).unwrap()
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(bits(&handle.join().unwrap()), bits(&phi));
+        }
+    });
+    std::fs::remove_dir_all(&folder).unwrap();
+}

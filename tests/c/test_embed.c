@@ -92,6 +92,9 @@ static void test_bad_input(void) {
     CHECK_STATUS(helios_rkhs_embed_f64(x, 4, 2, 2, x, 2, 2, 1.0, 0.0, 0, out, 16, NULL), HELIOS_ERR_INVALID_ARGUMENT, "thread count is 0");
     CHECK_STATUS(helios_rkhs_embed_f64(x, 4, 2, 2, x, 2, 2, 1.0, 0.0, 1, out, 7, &needed), HELIOS_ERR_BUFFER_TOO_SMALL, "8 are needed");
     CHECK(needed == 8);
+    needed = 0; /* a NULL output of capacity 0 asks for the size */
+    CHECK_STATUS(helios_rkhs_embed_f64(x, 4, 2, 2, x, 2, 2, 1.0, 0.0, 1, NULL, 0, &needed), HELIOS_ERR_BUFFER_TOO_SMALL, "8 are needed");
+    CHECK(needed == 8);
     CHECK_STATUS(helios_rkhs_embed_f64(x, 4, 2, 2, x, 2, 2, 1.0, 0.0, 1, x, 8, NULL), HELIOS_ERR_INVALID_ARGUMENT, "overlaps `x`");
     double bad[8] = {0, 1, 2, 3, 4, NAN, 6, 7};
     CHECK_STATUS(helios_rkhs_embed_f64(bad, 4, 2, 2, x, 2, 2, 1.0, 0.0, 1, out, 16, NULL), HELIOS_ERR_NUMERIC, "row 2 of X");
