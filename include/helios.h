@@ -50,6 +50,23 @@
 // An engine holding `double` data (the `_f64` entry points).
 #define HELIOS_DTYPE_F64 1
 
+// `HeliosIndexOptions.kind`: exact search over the stored vectors.
+#define HELIOS_INDEX_FLAT 0
+
+// `HeliosIndexOptions.kind`: product-quantized codes (trained first).
+#define HELIOS_INDEX_PQ 1
+
+// `HeliosIndexOptions.metric`: squared Euclidean distance (smaller is nearer).
+#define HELIOS_METRIC_L2 0
+
+// `HeliosIndexOptions.metric`: inner product (larger is nearer; results are
+// sorted by decreasing score).
+#define HELIOS_METRIC_INNER_PRODUCT 1
+
+// The id that pads a search result row when the index holds fewer than k
+// vectors (`UINT64_MAX`; -1 read as `int64_t`, as faiss does).
+#define HELIOS_NO_ID 18446744073709551615ull
+
 // The result of every fallible helios function. `HELIOS_OK` is 0; on any
 // other value `helios_last_error()` holds a message for the calling thread.
 typedef enum HeliosStatus {
@@ -90,6 +107,11 @@ typedef struct HeliosCancelToken HeliosCancelToken;
 // A Nyström engine. Opaque; single-owner: a second thread that calls into an
 // engine while another is inside gets `HELIOS_ERR_BUSY`.
 typedef struct HeliosNystromEngine HeliosNystromEngine;
+
+// A vector index. Opaque; shareable: searches run concurrently, while
+// train, add and remove wait for each other and for the searches in flight,
+// so a search sees the index before or after a write, never half of one.
+typedef struct HeliosVectorIndex HeliosVectorIndex;
 
 // Options of `helios_parallel_map_f32`/`_f64`. Fill it with
 // `helios_parallel_map_default_options()` and change only what you need.
@@ -155,6 +177,44 @@ typedef struct HeliosNystromOptions {
   // not depend on it.
   size_t threads;
 } HeliosNystromOptions;
+
+// The settings of a vector index, fixed at creation (except the thread
+// count). Fill it with `helios_index_default_options()` and change the
+// fields you need, so that `struct_size` is right.
+typedef struct HeliosIndexOptions {
+  // `sizeof(HeliosIndexOptions)`; read first, refused when it differs.
+  size_t struct_size;
+  // `HELIOS_INDEX_FLAT` (default) or `HELIOS_INDEX_PQ`.
+  int32_t kind;
+  // `HELIOS_METRIC_L2` (default) or `HELIOS_METRIC_INNER_PRODUCT`.
+  int32_t metric;
+  // The vector dimension d: at least 1. Default 0, so it must be set.
+  size_t dim;
+  // PQ: sub-spaces M, 1 to 65536, dividing `dim`. Default 16.
+  size_t pq_m;
+  // PQ: bits per code, 1 to 8 (2^nbits centroids per sub-space). Default 8.
+  uint32_t pq_nbits;
+  // PQ: k-means iterations per sub-space, 1 to 1000. Default 25.
+  size_t train_iterations;
+  // PQ: seed of the k-means initialisation and the training sample: the
+  // same data and seed give the same codebooks on every machine and thread
+  // count. Default 0.
+  uint64_t seed;
+  // Workers for train, add and searches that name none, or `HELIOS_AUTO`
+  // (default). Results do not depend on it.
+  size_t threads;
+} HeliosIndexOptions;
+
+// The settings of one search call (they travel with the call, never as
+// state of the shared index). Fill it with
+// `helios_index_default_search_options()`.
+typedef struct HeliosSearchOptions {
+  // `sizeof(HeliosSearchOptions)`; read first, refused when it differs.
+  size_t struct_size;
+  // Workers for this call, or `HELIOS_AUTO` (default) for the index's
+  // setting. Results do not depend on it.
+  size_t threads;
+} HeliosSearchOptions;
 
 #ifdef __cplusplus
 extern "C" {
@@ -625,6 +685,226 @@ enum HeliosStatus helios_nystrom_to_bytes(const struct HeliosNystromEngine *engi
 // `data` is NULL or points to `len` readable bytes; `out` is NULL or
 // writable.
 enum HeliosStatus helios_nystrom_from_bytes(const uint8_t *data, size_t len, struct HeliosNystromEngine **out);
+
+// The default options: a flat L2 index of dim 0 (set it), PQ settings
+// M = 16, nbits = 8, 25 iterations, seed 0, `HELIOS_AUTO` threads, and the
+// right `struct_size`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+struct HeliosIndexOptions helios_index_default_options(void);
+
+// The default search options (`HELIOS_AUTO` threads) with the right
+// `struct_size`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+struct HeliosSearchOptions helios_index_default_search_options(void);
+
+// Create an empty index and store it in `*out`; free it with
+// `helios_index_free`. `options` may not be NULL (its `dim` has no default).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (bad
+// struct_size, unknown kind or metric, dim 0, PQ: pq_m 0 or not dividing
+// dim, pq_nbits 0 or > 8, train_iterations 0 or > 1000; threads 0 or > 1024).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `options` is NULL or a valid struct; `out` is NULL or writable.
+enum HeliosStatus helios_index_new(const struct HeliosIndexOptions *options, struct HeliosVectorIndex **out);
+
+// Release the caller's handle; NULL is a no-op. The memory goes when the
+// last call that is still inside the index (from another thread) returns.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); the handle must not be used after this call.
+//
+// # Safety
+// `index` is NULL or a live handle, released once.
+void helios_index_free(struct HeliosVectorIndex *index);
+
+// Train a PQ index's codebooks on `n` vectors of `dim` floats (row-major):
+// at least 2^pq_nbits of them (a seeded sample of 256 per centroid is used
+// when there are more). Training again is allowed while the index is empty.
+// A flat index needs no training: the call only checks the vectors.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0 or
+// below 2^pq_nbits, dim not the index's, n x dim overflowing, NaN or Inf
+// values), `HELIOS_ERR_INVALID_STATE` (the index holds vectors).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); it waits for the write lock to store the codebooks.
+//
+// # Safety
+// `index` is NULL or live; `x` is NULL or points to `n * dim` floats.
+enum HeliosStatus helios_index_train(const struct HeliosVectorIndex *index, const float *x, size_t n, size_t dim);
+
+// Add `n` vectors of `dim` floats with the ids `ids[0..n)` (new, distinct,
+// never `HELIOS_NO_ID`), or with sequential ids from one past the largest id
+// ever added (0, 1, 2, ... on a fresh index) when `ids` is NULL. Nothing is
+// added when the call fails.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0,
+// wrong dim, NaN or Inf, an id already present or repeated, HELIOS_NO_ID),
+// `HELIOS_ERR_INVALID_STATE` (PQ not trained).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); searches see the index before or after the add.
+//
+// # Safety
+// `index` is NULL or live; `x` points to `n * dim` floats; `ids` is NULL or
+// points to `n` ids.
+enum HeliosStatus helios_index_add(const struct HeliosVectorIndex *index, const float *x, size_t n, size_t dim, const uint64_t *ids);
+
+// Remove the vectors with the ids `ids[0..n)`. Every id must be in the index,
+// listed once; otherwise nothing is removed.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0, an
+// unknown or repeated id, named in the message).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); searches see the index before or after the removal.
+//
+// # Safety
+// `index` is NULL or live; `ids` is NULL or points to `n` ids.
+enum HeliosStatus helios_index_remove(const struct HeliosVectorIndex *index, const uint64_t *ids, size_t n);
+
+// Write the number of stored vectors to `*out_count`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `index` is NULL or live; `out_count` is NULL or writable.
+enum HeliosStatus helios_index_count(const struct HeliosVectorIndex *index, size_t *out_count);
+
+// Write whether the index can take vectors to `*out_trained` (always true
+// for a flat index; true for PQ after `helios_index_train`).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `index` is NULL or live; `out_trained` is NULL or writable.
+enum HeliosStatus helios_index_is_trained(const struct HeliosVectorIndex *index, bool *out_trained);
+
+// Write the index's options (with its current thread setting) to `*out`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `index` is NULL or live; `out` is NULL or writable.
+enum HeliosStatus helios_index_get_options(const struct HeliosVectorIndex *index, struct HeliosIndexOptions *out);
+
+// Set the workers used by train, add and searches that name none
+// (`HELIOS_AUTO` for the process default).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (0 or
+// more than 1024).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `index` is NULL or live.
+enum HeliosStatus helios_index_set_threads(const struct HeliosVectorIndex *index, size_t threads);
+
+// Find the `k` nearest stored vectors of each of `n_queries` queries (`dim`
+// floats each). Row q of `distances` and `ids` (`n_queries x k`, row-major)
+// holds query q's hits, best first, ties broken by the smaller id: squared
+// L2 distances (increasing) or inner products (decreasing). When the index
+// holds fewer than k vectors, a row ends with `HELIOS_NO_ID` ids and
+// distances of +INFINITY (L2) or -INFINITY (inner product). `options` may be
+// NULL for the defaults. `out_needed`, when not NULL, receives n_queries x k:
+// pass NULL buffers with capacity 0 to learn it. The hits are the same bits
+// for every thread count and whatever other queries share the call.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (k 0,
+// n_queries 0, wrong dim, NaN or Inf, sizes overflowing, `distances`
+// overlapping `queries`, bad options), `HELIOS_ERR_BUFFER_TOO_SMALL`,
+// `HELIOS_ERR_INVALID_STATE` (PQ not trained).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `index` is NULL or live; `queries` points to `n_queries * dim` floats;
+// `distances` and `ids` point to their capacities of writable elements;
+// `options` is NULL or valid; `out_needed` is NULL or writable.
+enum HeliosStatus helios_index_search(const struct HeliosVectorIndex *index, const float *queries, size_t n_queries, size_t dim, size_t k, const struct HeliosSearchOptions *options, float *distances, size_t distances_capacity, uint64_t *ids, size_t ids_capacity, size_t *out_needed);
+
+// Write the stored vector with this id to `out` (`dim` floats): exactly for
+// a flat index, the centroids its code stands for with PQ.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUFFER_TOO_SMALL`
+// (capacity below dim), `HELIOS_ERR_INVALID_ARGUMENT` (unknown id).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `index` is NULL or live; `out` points to `out_capacity` writable floats.
+enum HeliosStatus helios_index_reconstruct(const struct HeliosVectorIndex *index, uint64_t id, float *out, size_t out_capacity);
+
+// Save the index to the file at `path` (`path_len` bytes of UTF-8): a
+// versioned, checksummed binary file, written to a temporary file in the
+// same folder and renamed over `path`, so a reader never sees half a file
+// and a save that dies midway leaves the old file.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (path
+// empty, not UTF-8 or holding a NUL), `HELIOS_ERR_IO`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); the file holds the index before or after any write.
+//
+// # Safety
+// `index` is NULL or live; `path` is NULL or points to `path_len` bytes.
+enum HeliosStatus helios_index_save(const struct HeliosVectorIndex *index, const char *path, size_t path_len);
+
+// Load an index saved by `helios_index_save` and store it in `*out` (threads
+// `HELIOS_AUTO`). It answers every search with the same bits as the saved one.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (path),
+// `HELIOS_ERR_IO` (cannot read), `HELIOS_ERR_FORMAT` (not an index file,
+// truncated, corrupt, or a newer format version).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `path` is NULL or points to `path_len` bytes; `out` is NULL or writable.
+enum HeliosStatus helios_index_load(const char *path, size_t path_len, struct HeliosVectorIndex **out);
+
+// Serialise the index into `out` (the bytes of the file `helios_index_save`
+// writes), for pickling or sending over a network. `out_needed`, when not
+// NULL, receives the byte count: call with `out_capacity` 0 to learn it (a
+// write between the two calls may change it).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `index` is NULL or live; `out` points to `out_capacity` writable bytes;
+// `out_needed` is NULL or writable.
+enum HeliosStatus helios_index_to_bytes(const struct HeliosVectorIndex *index, uint8_t *out, size_t out_capacity, size_t *out_needed);
+
+// An index from the bytes of `helios_index_to_bytes`, stored in `*out`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_FORMAT` (not index bytes,
+// truncated or corrupt).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `data` is NULL or points to `len` readable bytes; `out` is NULL or writable.
+enum HeliosStatus helios_index_from_bytes(const uint8_t *data, size_t len, struct HeliosVectorIndex **out);
 
 #ifdef __cplusplus
 }  // extern "C"

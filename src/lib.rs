@@ -20,6 +20,9 @@ pub mod cancel;
 pub mod embed;
 pub mod error;
 pub mod exec;
+pub mod index;
+mod persist;
+mod rng;
 
 #[allow(unsafe_code)]
 pub mod ffi;

@@ -5,15 +5,15 @@
 //! returns BUSY to a second one). Engines save to a versioned, checksummed
 //! file, written atomically, and a reloaded engine gives the same bits.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::rkhs::{
     check_finite, check_parameters, fitted_output, output_len, EmbedFloat, FeatureMap, Matrix,
 };
 use crate::error::{Error, Result};
 use crate::exec::{run_blocks, Threads};
+use crate::persist::{read_file, seal, unseal, write_atomically, Reader};
+use crate::rng::{uniform_sample, SplitMix64};
 
 /// How [`NystromEngine::build`] chooses its landmarks among the rows of X.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
     pub fn update(&self, x_new: Matrix<'_, T>, phi: &mut Vec<T>) -> Result<()> {
         let map = self.built()?;
         let m = map.landmark_count();
-        if phi.len() % m != 0 {
+        if !phi.len().is_multiple_of(m) {
             return Err(Error::invalid(format!(
                 "phi holds {} values, not a whole number of rows of {m}",
                 phi.len()
@@ -210,8 +210,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
         for &value in map.landmarks().iter().chain(map.normaliser()) {
             push_element(&mut bytes, value);
         }
-        let checksum = fnv1a(&bytes);
-        bytes.extend_from_slice(&checksum.to_le_bytes());
+        seal(&mut bytes);
         Ok(bytes)
     }
 
@@ -266,7 +265,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
             return Err(format("the sizes in the header do not match the data"));
         }
         check_parameters(gamma, ridge).map_err(|e| format(&e.to_string()))?;
-        let values: Vec<T> = (0..count).map(|_| reader.element::<T>()).collect();
+        let values: Vec<T> = (0..count).map(|_| read_element::<T>(&mut reader)).collect();
         let (landmarks, normaliser) = values.split_at(m * d);
         if values.iter().any(|v| !v.to_f64().is_finite()) {
             return Err(format("holds a NaN or Inf"));
@@ -309,28 +308,12 @@ pub(crate) fn check_build_shape(n: usize, d: usize, m: usize) -> Result<()> {
     Ok(())
 }
 
-/// Read a whole engine file, as an [`Error::Io`] naming it on failure.
-pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
-        context: format!("cannot read {}", path.display()),
-        source,
-    })
-}
-
 /// The element size (4 or 8 bytes) of an engine saved with
 /// [`NystromEngine::to_bytes`], after checking its magic, checksum and
 /// version, so that a caller can load it with the right type.
 pub fn stored_element_size(bytes: &[u8], source: &str) -> Result<usize> {
     let format = |what: &str| Error::Format(format!("{source}: {what}"));
-    if bytes.len() < HEADER_LEN + 8 || &bytes[..8] != MAGIC {
-        return Err(format(
-            "not a helios Nyström engine file (bad magic or too short)",
-        ));
-    }
-    let (body, stored) = bytes.split_at(bytes.len() - 8);
-    if fnv1a(body) != u64::from_le_bytes(stored.try_into().expect("8 bytes")) {
-        return Err(format("corrupt or truncated (checksum mismatch)"));
-    }
+    let body = unseal(bytes, MAGIC, HEADER_LEN, "Nyström engine", source)?;
     let mut reader = Reader { bytes: body, at: 8 };
     let version = reader.u32();
     if version != FORMAT_VERSION {
@@ -349,110 +332,20 @@ const FORMAT_VERSION: u32 = 1;
 /// magic, version, element size, gamma, ridge, selection, seed, m, d.
 const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 8 + 4 + 8 + 8 + 8;
 
+fn read_element<T: EmbedFloat>(reader: &mut Reader<'_>) -> T {
+    if std::mem::size_of::<T>() == 4 {
+        T::from_f64(f64::from(reader.f32()))
+    } else {
+        T::from_f64(reader.f64())
+    }
+}
+
 fn push_element<T: EmbedFloat>(bytes: &mut Vec<u8>, value: T) {
     if std::mem::size_of::<T>() == 4 {
         bytes.extend_from_slice(&(value.to_f64() as f32).to_le_bytes());
     } else {
         bytes.extend_from_slice(&value.to_f64().to_le_bytes());
     }
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> [u8; N] {
-        let out = self.bytes[self.at..self.at + N]
-            .try_into()
-            .expect("length checked by the caller");
-        self.at += N;
-        out
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes(self.take())
-    }
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(self.take())
-    }
-    fn f64(&mut self) -> f64 {
-        f64::from_le_bytes(self.take())
-    }
-    fn element<T: EmbedFloat>(&mut self) -> T {
-        if std::mem::size_of::<T>() == 4 {
-            T::from_f64(f64::from(f32::from_le_bytes(self.take())))
-        } else {
-            T::from_f64(self.f64())
-        }
-    }
-}
-
-/// FNV-1a, 64-bit: enough to catch truncation and bit rot in a local file.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |what: &str, source| Error::Io {
-        context: format!("{what} {}", path.display()),
-        source,
-    };
-    // Unique per process and call, so concurrent saves never share a file.
-    static SAVES: AtomicU64 = AtomicU64::new(0);
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(
-        ".tmp{}-{}",
-        std::process::id(),
-        SAVES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let temporary = std::path::PathBuf::from(temporary);
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)
-            .map_err(|e| io("cannot create a temporary file for", e))?;
-        file.write_all(bytes).map_err(|e| io("cannot write", e))?;
-        file.sync_all().map_err(|e| io("cannot flush", e))?;
-        std::fs::rename(&temporary, path).map_err(|e| io("cannot rename the temporary file to", e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
-}
-
-/// A SplitMix64 generator: small, seeded, the same on every platform.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..bound` (multiply-shift; the bias is below 2^-40 here).
-    fn below(&mut self, bound: usize) -> usize {
-        ((u128::from(self.next()) * bound as u128) >> 64) as usize
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// `m` distinct indices of `0..n`, in draw order (partial Fisher-Yates).
-fn uniform_sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
-    let mut rng = SplitMix64(seed);
-    let mut indices: Vec<usize> = (0..n).collect();
-    for i in 0..m {
-        let j = i + rng.below(n - i);
-        indices.swap(i, j);
-    }
-    indices.truncate(m);
-    indices
 }
 
 /// `||row - centre||²` in f64, summed in 8 interleaved partial sums added in

@@ -11,12 +11,15 @@
 //!   touched, instead of undefined behaviour.
 
 use std::cell::UnsafeCell;
+use std::ffi::c_char;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::status::HELIOS_AUTO;
 use crate::error::{Error, Result};
+use crate::exec::Threads;
 
 /// A value that one thread at a time may use, enforced at run time.
 pub struct SingleOwner<T> {
@@ -288,6 +291,32 @@ fn check_array<T>(data: *const T, len: usize, name: &'static str) -> Result<()> 
         )));
     }
     Ok(())
+}
+
+/// The thread choice a C `threads` field stands for (`HELIOS_AUTO` or a count).
+pub(crate) fn to_threads(threads: usize) -> Threads {
+    match threads {
+        HELIOS_AUTO => Threads::Auto,
+        n => Threads::Exactly(n),
+    }
+}
+
+/// A UTF-8 path given as bytes and a length.
+///
+/// # Safety
+/// `path` is NULL or points to `path_len` readable bytes.
+pub(crate) unsafe fn path_arg<'a>(
+    path: *const c_char,
+    path_len: usize,
+) -> Result<&'a std::path::Path> {
+    // SAFETY: per the contract.
+    let bytes = unsafe { slice_in(path.cast::<u8>(), path_len, "path") }?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::invalid(format!("`path` is not UTF-8: {e}")))?;
+    if text.is_empty() || text.contains('\0') {
+        return Err(Error::invalid("`path` is empty or contains a NUL byte"));
+    }
+    Ok(std::path::Path::new(text))
 }
 
 #[cfg(test)]

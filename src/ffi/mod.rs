@@ -14,9 +14,11 @@ pub mod cancel;
 pub mod exec;
 pub mod embed;
 pub mod nystrom;
+pub mod index;
 
 pub use cancel::*;
 pub use embed::*;
 pub use exec::*;
+pub use index::*;
 pub use nystrom::*;
 pub use status::*;

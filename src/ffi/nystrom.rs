@@ -6,7 +6,9 @@
 use std::ffi::c_char;
 
 use super::embed::RawMatrix;
-use super::handle::{output_slice, read_options, report_needed, slice_in, SingleOwner};
+use super::handle::{
+    output_slice, path_arg, read_options, report_needed, slice_in, to_threads, SingleOwner,
+};
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use crate::embed::nystrom::check_build_shape;
 use crate::embed::{
@@ -135,13 +137,6 @@ unsafe fn with_engine<R>(
     let engine = unsafe { engine.as_ref() }.ok_or(Error::NullArgument("engine"))?;
     let mut guard = engine.inner.enter()?;
     body(&mut guard)
-}
-
-fn to_threads(threads: usize) -> Threads {
-    match threads {
-        HELIOS_AUTO => Threads::Auto,
-        n => Threads::Exactly(n),
-    }
 }
 
 fn core_options(options: &HeliosNystromOptions) -> Result<NystromOptions> {
@@ -874,21 +869,6 @@ pub unsafe extern "C" fn helios_nystrom_normaliser_f64(
     }
 }
 
-/// A UTF-8 path given as bytes and a length.
-///
-/// # Safety
-/// `path` is NULL or points to `path_len` readable bytes.
-unsafe fn path_arg<'a>(path: *const c_char, path_len: usize) -> Result<&'a std::path::Path> {
-    // SAFETY: per the contract.
-    let bytes = unsafe { slice_in(path.cast::<u8>(), path_len, "path") }?;
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| Error::invalid(format!("`path` is not UTF-8: {e}")))?;
-    if text.is_empty() || text.contains('\0') {
-        return Err(Error::invalid("`path` is empty or contains a NUL byte"));
-    }
-    Ok(std::path::Path::new(text))
-}
-
 /// Save the built engine to the file at `path` (`path_len` bytes of UTF-8, no
 /// terminating NUL needed): a versioned, checksummed binary file, written to a
 /// temporary file in the same folder and renamed over `path`, so a reader
@@ -954,7 +934,7 @@ pub unsafe extern "C" fn helios_nystrom_load(
         }
         // SAFETY: per the contract.
         let path = unsafe { path_arg(path, path_len) }?;
-        let bytes = crate::embed::nystrom::read_file(path)?;
+        let bytes = crate::persist::read_file(path)?;
         let engine = engine_from_bytes(&bytes, &path.display().to_string())?;
         // SAFETY: checked non-NULL; writable per the contract.
         unsafe { hand_out(engine, out) };
