@@ -728,8 +728,9 @@ void helios_index_free(struct HeliosVectorIndex *index);
 // A flat index needs no training: the call only checks the vectors.
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0 or
-// below 2^pq_nbits, dim not the index's, n x dim overflowing, NaN or Inf
-// values), `HELIOS_ERR_INVALID_STATE` (the index holds vectors).
+// below 2^pq_nbits, dim not the index's, n x dim overflowing),
+// `HELIOS_ERR_NUMERIC` (NaN or Inf, or a squared norm overflowing float),
+// `HELIOS_ERR_INVALID_STATE` (a PQ index that holds vectors).
 //
 // Thread safety: shareable (one object may be used from any number of
 // threads at once); it waits for the write lock to store the codebooks.
@@ -740,12 +741,14 @@ enum HeliosStatus helios_index_train(const struct HeliosVectorIndex *index, cons
 
 // Add `n` vectors of `dim` floats with the ids `ids[0..n)` (new, distinct,
 // never `HELIOS_NO_ID`), or with sequential ids from one past the largest id
-// ever added (0, 1, 2, ... on a fresh index) when `ids` is NULL. Nothing is
-// added when the call fails.
+// ever added (0, 1, 2, ... on a fresh index; an explicit id of
+// `UINT64_MAX - 1` leaves no sequential ids) when `ids` is NULL. `ids`,
+// when not NULL, must hold `n` ids. Nothing is added when the call fails.
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0,
-// wrong dim, NaN or Inf, an id already present or repeated, HELIOS_NO_ID),
-// `HELIOS_ERR_INVALID_STATE` (PQ not trained).
+// wrong dim, an id already present or repeated, HELIOS_NO_ID, sequential ids
+// past UINT64_MAX - 1), `HELIOS_ERR_NUMERIC` (NaN or Inf, or a squared norm
+// overflowing float), `HELIOS_ERR_INVALID_STATE` (PQ not trained).
 //
 // Thread safety: shareable (one object may be used from any number of
 // threads at once); searches see the index before or after the add.
@@ -756,7 +759,8 @@ enum HeliosStatus helios_index_train(const struct HeliosVectorIndex *index, cons
 enum HeliosStatus helios_index_add(const struct HeliosVectorIndex *index, const float *x, size_t n, size_t dim, const uint64_t *ids);
 
 // Remove the vectors with the ids `ids[0..n)`. Every id must be in the index,
-// listed once; otherwise nothing is removed.
+// listed once; otherwise nothing is removed. The cost is linear in the
+// index size (the rest is compacted in order): remove in batches.
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0, an
 // unknown or repeated id, named in the message).
@@ -792,6 +796,7 @@ enum HeliosStatus helios_index_count(const struct HeliosVectorIndex *index, size
 enum HeliosStatus helios_index_is_trained(const struct HeliosVectorIndex *index, bool *out_trained);
 
 // Write the index's options (with its current thread setting) to `*out`.
+// A flat index reports the default PQ settings, which it does not use.
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`.
 //
@@ -826,8 +831,9 @@ enum HeliosStatus helios_index_set_threads(const struct HeliosVectorIndex *index
 // for every thread count and whatever other queries share the call.
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (k 0,
-// n_queries 0, wrong dim, NaN or Inf, sizes overflowing, `distances`
-// overlapping `queries`, bad options), `HELIOS_ERR_BUFFER_TOO_SMALL`,
+// n_queries 0, wrong dim, sizes overflowing, an output overlapping
+// `queries` or the other output, bad options), `HELIOS_ERR_NUMERIC` (NaN or
+// Inf, or a squared norm overflowing float), `HELIOS_ERR_BUFFER_TOO_SMALL`,
 // `HELIOS_ERR_INVALID_STATE` (PQ not trained).
 //
 // Thread safety: shareable (one object may be used from any number of
@@ -882,8 +888,9 @@ enum HeliosStatus helios_index_load(const char *path, size_t path_len, struct He
 
 // Serialise the index into `out` (the bytes of the file `helios_index_save`
 // writes), for pickling or sending over a network. `out_needed`, when not
-// NULL, receives the byte count: call with `out_capacity` 0 to learn it (a
-// write between the two calls may change it).
+// NULL, receives the byte count: call with `out_capacity` 0 to learn it (no
+// serialising happens then; a write between the two calls may change the
+// size, which the second call reports the same way).
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUFFER_TOO_SMALL`.
 //

@@ -265,11 +265,18 @@ pub(crate) unsafe fn output_slice<'a, T>(
 /// Whether `output[0..len)` shares memory with `input`, compared as
 /// addresses so that no reference to the output exists before the check.
 pub(crate) fn overlaps<T>(input: &[T], output: *mut T, len: usize) -> bool {
-    let size = std::mem::size_of::<T>();
-    let (input_start, output_start) = (input.as_ptr() as usize, output as usize);
-    let input_end = input_start + std::mem::size_of_val(input);
-    let output_end = output_start.saturating_add(len.saturating_mul(size));
-    input_start < output_end && output_start < input_end
+    let output_bytes = len.saturating_mul(std::mem::size_of::<T>());
+    ranges_overlap(address_range(input), (output as usize, output_bytes))
+}
+
+/// The (start address, length in bytes) of a slice.
+pub(crate) fn address_range<T>(slice: &[T]) -> (usize, usize) {
+    (slice.as_ptr() as usize, std::mem::size_of_val(slice))
+}
+
+/// Whether two (start address, length in bytes) ranges share a byte.
+pub(crate) fn ranges_overlap((a, a_len): (usize, usize), (b, b_len): (usize, usize)) -> bool {
+    a < b.saturating_add(b_len) && b < a.saturating_add(a_len)
 }
 
 fn check_array<T>(data: *const T, len: usize, name: &'static str) -> Result<()> {

@@ -7,8 +7,8 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::handle::{
-    output_slice, path_arg, read_options, release, report_needed, retain, share, slice_in,
-    to_threads,
+    address_range, output_slice, path_arg, ranges_overlap, read_options, release, report_needed,
+    retain, share, slice_in, to_threads,
 };
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use crate::embed::Matrix;
@@ -239,8 +239,9 @@ pub unsafe extern "C" fn helios_index_free(index: *mut HeliosVectorIndex) {
 /// A flat index needs no training: the call only checks the vectors.
 ///
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0 or
-/// below 2^pq_nbits, dim not the index's, n x dim overflowing, NaN or Inf
-/// values), `HELIOS_ERR_INVALID_STATE` (the index holds vectors).
+/// below 2^pq_nbits, dim not the index's, n x dim overflowing),
+/// `HELIOS_ERR_NUMERIC` (NaN or Inf, or a squared norm overflowing float),
+/// `HELIOS_ERR_INVALID_STATE` (a PQ index that holds vectors).
 ///
 /// Thread safety: shareable (one object may be used from any number of
 /// threads at once); it waits for the write lock to store the codebooks.
@@ -265,12 +266,14 @@ pub unsafe extern "C" fn helios_index_train(
 
 /// Add `n` vectors of `dim` floats with the ids `ids[0..n)` (new, distinct,
 /// never `HELIOS_NO_ID`), or with sequential ids from one past the largest id
-/// ever added (0, 1, 2, ... on a fresh index) when `ids` is NULL. Nothing is
-/// added when the call fails.
+/// ever added (0, 1, 2, ... on a fresh index; an explicit id of
+/// `UINT64_MAX - 1` leaves no sequential ids) when `ids` is NULL. `ids`,
+/// when not NULL, must hold `n` ids. Nothing is added when the call fails.
 ///
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0,
-/// wrong dim, NaN or Inf, an id already present or repeated, HELIOS_NO_ID),
-/// `HELIOS_ERR_INVALID_STATE` (PQ not trained).
+/// wrong dim, an id already present or repeated, HELIOS_NO_ID, sequential ids
+/// past UINT64_MAX - 1), `HELIOS_ERR_NUMERIC` (NaN or Inf, or a squared norm
+/// overflowing float), `HELIOS_ERR_INVALID_STATE` (PQ not trained).
 ///
 /// Thread safety: shareable (one object may be used from any number of
 /// threads at once); searches see the index before or after the add.
@@ -302,7 +305,8 @@ pub unsafe extern "C" fn helios_index_add(
 }
 
 /// Remove the vectors with the ids `ids[0..n)`. Every id must be in the index,
-/// listed once; otherwise nothing is removed.
+/// listed once; otherwise nothing is removed. The cost is linear in the
+/// index size (the rest is compacted in order): remove in batches.
 ///
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0, an
 /// unknown or repeated id, named in the message).
@@ -381,6 +385,7 @@ pub unsafe extern "C" fn helios_index_is_trained(
 }
 
 /// Write the index's options (with its current thread setting) to `*out`.
+/// A flat index reports the default PQ settings, which it does not use.
 ///
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`.
 ///
@@ -461,8 +466,9 @@ pub unsafe extern "C" fn helios_index_set_threads(
 /// for every thread count and whatever other queries share the call.
 ///
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (k 0,
-/// n_queries 0, wrong dim, NaN or Inf, sizes overflowing, `distances`
-/// overlapping `queries`, bad options), `HELIOS_ERR_BUFFER_TOO_SMALL`,
+/// n_queries 0, wrong dim, sizes overflowing, an output overlapping
+/// `queries` or the other output, bad options), `HELIOS_ERR_NUMERIC` (NaN or
+/// Inf, or a squared norm overflowing float), `HELIOS_ERR_BUFFER_TOO_SMALL`,
 /// `HELIOS_ERR_INVALID_STATE` (PQ not trained).
 ///
 /// Thread safety: shareable (one object may be used from any number of
@@ -513,6 +519,16 @@ pub unsafe extern "C" fn helios_index_search(
                 ("distances", &[(q.data(), "queries")]),
             )
         }?;
+        for (other, name) in [
+            (address_range(q.data()), "queries"),
+            (address_range(distances), "distances"),
+        ] {
+            if ranges_overlap(other, (ids as usize, needed.saturating_mul(8))) {
+                return Err(Error::invalid(format!(
+                    "`ids` overlaps `{name}`: use separate buffers"
+                )));
+            }
+        }
         // SAFETY: per the contract.
         let ids = unsafe { output_slice(ids, ids_capacity, needed, ("ids", &[])) }?;
         let options = SearchOptions {
@@ -610,8 +626,9 @@ pub unsafe extern "C" fn helios_index_load(
 
 /// Serialise the index into `out` (the bytes of the file `helios_index_save`
 /// writes), for pickling or sending over a network. `out_needed`, when not
-/// NULL, receives the byte count: call with `out_capacity` 0 to learn it (a
-/// write between the two calls may change it).
+/// NULL, receives the byte count: call with `out_capacity` 0 to learn it (no
+/// serialising happens then; a write between the two calls may change the
+/// size, which the second call reports the same way).
 ///
 /// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUFFER_TOO_SMALL`.
 ///
@@ -631,9 +648,17 @@ pub unsafe extern "C" fn helios_index_to_bytes(
     ffi_call(|| {
         // SAFETY: per the contract.
         let index = unsafe { entered(index) }?;
-        let bytes = index.index.to_bytes();
+        // The size is known without serialising; a write from another thread
+        // between the two calls can still change it, which the second check
+        // reports the same way.
+        let mut needed = index.index.byte_len();
+        let mut bytes = Vec::new();
+        if out_capacity >= needed {
+            bytes = index.index.to_bytes();
+            needed = bytes.len();
+        }
         // SAFETY: per the contract.
-        let needed = unsafe { report_needed(Some(bytes.len()), out_needed) }?;
+        let needed = unsafe { report_needed(Some(needed), out_needed) }?;
         // SAFETY: per the contract.
         unsafe { output_slice(out, out_capacity, needed, ("out", &[])) }?.copy_from_slice(&bytes);
         Ok(())

@@ -226,6 +226,18 @@ impl VectorIndex {
     /// An empty index.
     pub fn new(options: IndexOptions) -> Result<VectorIndex> {
         options.validate()?;
+        // A flat index ignores the PQ settings: keep the defaults, so that
+        // equal flat indexes report and save equal options.
+        let options = match options.kind {
+            IndexKind::Flat => IndexOptions {
+                pq_m: IndexOptions::default().pq_m,
+                pq_nbits: IndexOptions::default().pq_nbits,
+                train_iterations: IndexOptions::default().train_iterations,
+                seed: IndexOptions::default().seed,
+                ..options
+            },
+            IndexKind::ProductQuantized => options,
+        };
         let data = match options.kind {
             IndexKind::Flat => Data::Flat(FlatStore::new(options.dim)),
             IndexKind::ProductQuantized => Data::Pq {
@@ -293,27 +305,28 @@ impl VectorIndex {
     }
 
     /// Check a batch of vectors: the dimension, at least one row, finite
-    /// values and squared norms that fit in f32.
+    /// values and squared norms that fit in f32 (the last two are
+    /// [`Error::Numeric`], as for the feature map).
     fn check_vectors(&self, x: &Matrix<'_, f32>, name: &str) -> Result<()> {
         if x.cols() != self.options.dim {
             return Err(Error::invalid(format!(
-                "{name} has {} values per vector but the index has dim {}",
+                "{name}: {} values per vector, but the index has dim {}",
                 x.cols(),
                 self.options.dim
             )));
         }
         if x.rows() == 0 {
-            return Err(Error::invalid(format!("{name} holds no vectors (n = 0)")));
+            return Err(Error::invalid(format!("{name}: no vectors (n = 0)")));
         }
         for i in 0..x.rows() {
             let row = x.row(i);
             if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-                return Err(Error::invalid(format!(
+                return Err(Error::Numeric(format!(
                     "row {i} of {name} holds a NaN or infinite value (column {j})"
                 )));
             }
             if !row.iter().map(|v| v * v).sum::<f32>().is_finite() {
-                return Err(Error::invalid(format!(
+                return Err(Error::Numeric(format!(
                     "row {i} of {name} is too large: its squared norm overflows f32"
                 )));
             }
@@ -617,7 +630,7 @@ impl VectorIndex {
         if k == 0 {
             return Err(Error::invalid("k is 0: ask for at least one neighbour"));
         }
-        self.check_vectors(&queries, "the queries")?;
+        self.check_vectors(&queries, "queries")?;
         let n_queries = queries.rows();
         let needed = n_queries
             .checked_mul(k)
@@ -787,6 +800,20 @@ const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 * 4 + 8 * 4 + 1 + 8 + 8;
 
 impl VectorIndex {
+    /// The length of [`to_bytes`](Self::to_bytes) now (without serialising).
+    pub fn byte_len(&self) -> usize {
+        let state = self.state.read();
+        let o = &self.options;
+        let count = state.ids.len();
+        let payload = match &state.data {
+            Data::Flat(_) => count * o.dim * 4,
+            Data::Pq { codebook, codes } => {
+                codebook.as_ref().map_or(0, |b| b.centroids.len() * 4) + codes.len()
+            }
+        };
+        HEADER_LEN + count * 8 + payload + 8
+    }
+
     /// The index in the versioned, checksummed format of [`save`](Self::save):
     /// the options, the ids, then the vectors (flat) or the codebooks and
     /// codes (PQ), little-endian, then an FNV-1a checksum.

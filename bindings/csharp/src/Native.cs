@@ -1,5 +1,5 @@
 // The P/Invoke declarations of include/helios.h. Everything here is internal:
-// the public API (Library, CancelToken, ParallelMap, Rkhs, NystromEngine)
+// the public API (Library, CancelToken, ParallelMap, Rkhs, NystromEngine, VectorIndex)
 // wraps it with checked arguments, exceptions and SafeHandles.
 
 using System;
@@ -198,6 +198,85 @@ namespace Helios
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern Status helios_nystrom_from_bytes(
             byte* data, UIntPtr len, out NystromEngineHandle engine);
+
+        /// <summary><c>HeliosIndexOptions</c>, field for field (72 bytes on a 64-bit platform).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct IndexOptionsRaw
+        {
+            internal UIntPtr StructSize;
+            internal int Kind;
+            internal int Metric;
+            internal UIntPtr Dim;
+            internal UIntPtr PqM;
+            internal uint PqNbits;
+            internal UIntPtr TrainIterations;
+            internal ulong Seed;
+            internal UIntPtr Threads;
+        }
+
+        /// <summary><c>HeliosSearchOptions</c>, field for field.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct SearchOptionsRaw
+        {
+            internal UIntPtr StructSize;
+            internal UIntPtr Threads;
+        }
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IndexOptionsRaw helios_index_default_options();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern SearchOptionsRaw helios_index_default_search_options();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_new(ref IndexOptionsRaw options, out VectorIndexHandle index);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void helios_index_free(IntPtr index);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_train(IntPtr index, float* x, UIntPtr n, UIntPtr dim);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_add(IntPtr index, float* x, UIntPtr n, UIntPtr dim, ulong* ids);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_remove(IntPtr index, ulong* ids, UIntPtr n);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_count(IntPtr index, UIntPtr* count);
+
+        // C `bool` is one byte: read it as a byte rather than trusting a bool marshaller.
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_is_trained(IntPtr index, byte* trained);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_get_options(IntPtr index, out IndexOptionsRaw options);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_set_threads(IntPtr index, UIntPtr threads);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_search(
+            IntPtr index, float* queries, UIntPtr nQueries, UIntPtr dim, UIntPtr k, SearchOptionsRaw* options,
+            float* distances, UIntPtr distancesCapacity, ulong* ids, UIntPtr idsCapacity, UIntPtr* outNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_reconstruct(
+            IntPtr index, ulong id, float* output, UIntPtr outputCapacity);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_save(IntPtr index, byte* path, UIntPtr pathLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_load(byte* path, UIntPtr pathLen, out VectorIndexHandle index);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_to_bytes(
+            IntPtr index, byte* output, UIntPtr outputCapacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_index_from_bytes(byte* data, UIntPtr len, out VectorIndexHandle index);
 
         /// <summary>
         /// Throw a <see cref="HeliosException"/> for a failed status. Call it

@@ -72,6 +72,7 @@ namespace Helios.Tests
             harness.Run("Rkhs: helios errors come back as HeliosException", EmbedHeliosErrors);
             harness.Run("Rkhs: .NET-only mistakes get .NET argument exceptions", EmbedArgumentErrors);
             RunNystromTests(harness); // tests/NystromTests.cs
+            RunIndexTests(harness); // tests/IndexTests.cs
             harness.Run("a process whose kernels ran on worker threads exits", ProcessExits);
 
             return harness.Finish();

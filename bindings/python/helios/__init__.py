@@ -12,7 +12,9 @@ array([-0., -1., -2., -3., -4., -5., -6., -7.], dtype=float32)
 :func:`rkhs_embed` is the RBF (Nyström) feature map ``Phi(X)`` with
 ``Phi(X) @ Phi(Y).T`` approximating ``exp(-gamma ||x - y||²)``;
 :class:`NystromEngine` chooses the landmarks itself, keeps them, embeds new
-rows incrementally and saves, loads and pickles.
+rows incrementally and saves, loads and pickles. :class:`VectorIndex` is a
+faiss-like nearest-neighbour index (exact or product-quantized) of float32
+vectors with 64-bit ids, searched from any number of threads at once.
 
 Every public function and class states its thread-safety class in its
 docstring with the fixed phrases of the C header and docs/THREADING.md:
@@ -26,6 +28,7 @@ from ._cancel import CancelToken
 from ._embed import FloatMatrix, rkhs_embed
 from ._errors import HeliosError, Status, last_error, status_name
 from ._errors import check as _check
+from ._index import VectorIndex
 from ._lib import ABI_VERSION, AUTO, LIBRARY_PATH, MAX_THREADS, KernelF32, KernelF64
 from ._lib import LIB as _LIB
 from ._lib import size_t as _size_t
@@ -49,6 +52,7 @@ __all__ = [
     "PythonKernel",
     "Status",
     "UserData",
+    "VectorIndex",
     "abi_version",
     "get_num_threads",
     "last_error",

@@ -46,6 +46,22 @@ DTYPE_F32 = 0
 #: ``HELIOS_DTYPE_F64``: an engine of ``double`` data (the ``_f64`` entry points).
 DTYPE_F64 = 1
 
+#: ``HELIOS_INDEX_FLAT``: a vector index that searches the stored vectors exactly.
+INDEX_FLAT = 0
+
+#: ``HELIOS_INDEX_PQ``: a vector index of product-quantized codes (trained first).
+INDEX_PQ = 1
+
+#: ``HELIOS_METRIC_L2``: squared Euclidean distance (smaller is nearer).
+METRIC_L2 = 0
+
+#: ``HELIOS_METRIC_INNER_PRODUCT``: inner product (larger is nearer).
+METRIC_INNER_PRODUCT = 1
+
+#: ``HELIOS_NO_ID`` (``UINT64_MAX``): the id that pads a search result row
+#: when the index holds fewer than k vectors (-1 read as int64, as in faiss).
+NO_ID = (1 << 64) - 1
+
 
 def size_t(name: str, value: int) -> int:
     """``value`` as a ``size_t``, or TypeError/ValueError naming ``name``."""
@@ -76,7 +92,8 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 # bindings/python/helios -> <repository>/target/release, for a source checkout.
 _REPO_BUILD_DIR = _PACKAGE_DIR.parent.parent.parent / "target" / "release"
 
-# A handle to an opaque helios object (HeliosCancelToken*, HeliosNystromEngine*).
+# A handle to an opaque helios object (HeliosCancelToken*, HeliosNystromEngine*,
+# HeliosVectorIndex*).
 Handle = ctypes.c_void_p
 
 _KERNEL_ARGS_F32 = (
@@ -169,6 +186,38 @@ class NystromOptions(ctypes.Structure):
     ]
 
 
+class IndexOptions(ctypes.Structure):
+    """``HeliosIndexOptions``; fill it from ``helios_index_default_options()``.
+
+    :class:`helios.VectorIndex` fills a new one for every index; it is never shared.
+    """
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("kind", ctypes.c_int32),
+        ("metric", ctypes.c_int32),
+        ("dim", ctypes.c_size_t),
+        ("pq_m", ctypes.c_size_t),
+        ("pq_nbits", ctypes.c_uint32),
+        ("train_iterations", ctypes.c_size_t),
+        ("seed", ctypes.c_uint64),
+        ("threads", ctypes.c_size_t),
+    ]
+
+
+class SearchOptions(ctypes.Structure):
+    """``HeliosSearchOptions``; fill it from ``helios_index_default_search_options()``.
+
+    :meth:`helios.VectorIndex.search` fills a new one for every call (the
+    settings of a search travel with the call, never as state of the index).
+    """
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("threads", ctypes.c_size_t),
+    ]
+
+
 def _map_args(kernel_type: Any) -> Tuple[Any, ...]:
     return (
         ctypes.c_void_p,  # input
@@ -220,6 +269,55 @@ def _nystrom_args(element: Any) -> Dict[str, Tuple[Any, ...]]:
 
 Status = ctypes.c_int  # enum HeliosStatus
 
+
+def _index_signatures() -> Dict[str, Tuple[Any, Tuple[Any, ...]]]:
+    """The ``helios_index_*`` entry points (``HeliosVectorIndex*`` is a :data:`Handle`)."""
+    floats = ctypes.POINTER(ctypes.c_float)
+    ids = ctypes.POINTER(ctypes.c_uint64)
+    size = ctypes.c_size_t
+    size_out = ctypes.POINTER(size)  # out_count, out_needed
+    return {
+        "helios_index_default_options": (IndexOptions, ()),
+        "helios_index_default_search_options": (SearchOptions, ()),
+        "helios_index_new": (Status, (ctypes.POINTER(IndexOptions), ctypes.POINTER(Handle))),
+        "helios_index_free": (None, (Handle,)),
+        "helios_index_train": (Status, (Handle, floats, size, size)),  # x, n, dim
+        "helios_index_add": (Status, (Handle, floats, size, size, ids)),  # x, n, dim, ids
+        "helios_index_remove": (Status, (Handle, ids, size)),  # ids, n
+        "helios_index_count": (Status, (Handle, size_out)),
+        "helios_index_is_trained": (Status, (Handle, ctypes.POINTER(ctypes.c_bool))),
+        "helios_index_get_options": (Status, (Handle, ctypes.POINTER(IndexOptions))),
+        "helios_index_set_threads": (Status, (Handle, size)),
+        "helios_index_search": (
+            Status,
+            (
+                Handle,
+                floats,  # queries
+                size,  # n_queries
+                size,  # dim
+                size,  # k
+                ctypes.POINTER(SearchOptions),  # options
+                floats,  # distances
+                size,  # distances_capacity
+                ids,  # ids
+                size,  # ids_capacity
+                size_out,  # out_needed
+            ),
+        ),
+        "helios_index_reconstruct": (Status, (Handle, ctypes.c_uint64, floats, size)),
+        "helios_index_save": (Status, (Handle, ctypes.c_char_p, size)),
+        "helios_index_load": (Status, (ctypes.c_char_p, size, ctypes.POINTER(Handle))),
+        "helios_index_to_bytes": (
+            Status,
+            (Handle, ctypes.POINTER(ctypes.c_uint8), size, size_out),
+        ),
+        "helios_index_from_bytes": (
+            Status,
+            (ctypes.POINTER(ctypes.c_uint8), size, ctypes.POINTER(Handle)),
+        ),
+    }
+
+
 # name: (restype, argtypes); helios_abi_version is declared before the others.
 _SIGNATURES: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "helios_status_name": (ctypes.c_char_p, (ctypes.c_int32,)),
@@ -270,6 +368,7 @@ _SIGNATURES: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
         Status,
         (ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(Handle)),
     ),
+    **_index_signatures(),
 }
 
 
