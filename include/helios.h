@@ -188,7 +188,7 @@ typedef struct HeliosIndexOptions {
   int32_t kind;
   // `HELIOS_METRIC_L2` (default) or `HELIOS_METRIC_INNER_PRODUCT`.
   int32_t metric;
-  // The vector dimension d: at least 1. Default 0, so it must be set.
+  // The vector dimension d: 1 to 2^24. Default 0, so it must be set.
   size_t dim;
   // PQ: sub-spaces M, 1 to 65536, dividing `dim`. Default 16.
   size_t pq_m;
@@ -703,7 +703,7 @@ struct HeliosSearchOptions helios_index_default_search_options(void);
 // `helios_index_free`. `options` may not be NULL (its `dim` has no default).
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (bad
-// struct_size, unknown kind or metric, dim 0, PQ: pq_m 0 or not dividing
+// struct_size, unknown kind or metric, dim 0 or above 2^24, PQ: pq_m 0 or not dividing
 // dim, pq_nbits 0 or > 8, train_iterations 0 or > 1000; threads 0 or > 1024).
 //
 // Thread safety: reentrant (safe to call from any number of threads at once).
@@ -729,7 +729,7 @@ void helios_index_free(struct HeliosVectorIndex *index);
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0 or
 // below 2^pq_nbits, dim not the index's, n x dim overflowing),
-// `HELIOS_ERR_NUMERIC` (NaN or Inf, or a squared norm overflowing float),
+// `HELIOS_ERR_NUMERIC` (NaN or Inf, or a squared norm above FLT_MAX / 4),
 // `HELIOS_ERR_INVALID_STATE` (a PQ index that holds vectors).
 //
 // Thread safety: shareable (one object may be used from any number of
@@ -748,7 +748,7 @@ enum HeliosStatus helios_index_train(const struct HeliosVectorIndex *index, cons
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (n 0,
 // wrong dim, an id already present or repeated, HELIOS_NO_ID, sequential ids
 // past UINT64_MAX - 1), `HELIOS_ERR_NUMERIC` (NaN or Inf, or a squared norm
-// overflowing float), `HELIOS_ERR_INVALID_STATE` (PQ not trained).
+// above FLT_MAX / 4), `HELIOS_ERR_INVALID_STATE` (PQ not trained).
 //
 // Thread safety: shareable (one object may be used from any number of
 // threads at once); searches see the index before or after the add.
@@ -833,7 +833,7 @@ enum HeliosStatus helios_index_set_threads(const struct HeliosVectorIndex *index
 // Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (k 0,
 // n_queries 0, wrong dim, sizes overflowing, an output overlapping
 // `queries` or the other output, bad options), `HELIOS_ERR_NUMERIC` (NaN or
-// Inf, or a squared norm overflowing float), `HELIOS_ERR_BUFFER_TOO_SMALL`,
+// Inf, or a squared norm above FLT_MAX / 4), `HELIOS_ERR_BUFFER_TOO_SMALL`,
 // `HELIOS_ERR_INVALID_STATE` (PQ not trained).
 //
 // Thread safety: shareable (one object may be used from any number of

@@ -153,6 +153,35 @@ fn flat_search_equals_brute_force_for_both_metrics() {
 }
 
 #[test]
+fn a_large_k_ranks_everything_and_an_impossible_one_is_an_error() {
+    // Small integers: every distance is exact in f32 and f64, so the whole
+    // ranking (thousands of ties, broken by id) must match.
+    let (n, dim) = (3000, 6);
+    let integers = |count: usize, seed: u64| -> Vec<f32> {
+        noise_f32(count, seed)
+            .iter()
+            .map(|v| (v * 8.0).round())
+            .collect()
+    };
+    let base = integers(n * dim, 3);
+    let queries = integers(70 * dim, 4);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let index = flat(dim, Metric::L2);
+    index.add(matrix(&base, dim), None).unwrap();
+    // k above the large-k limit (fewer queries per block, one range).
+    let got = search(&index, &queries, n + 5, 2);
+    assert_matches_brute_force(&got, &base, &ids, &queries, dim, Metric::L2);
+    let error = index
+        .search(
+            matrix(&queries[..dim], dim),
+            usize::MAX / 4,
+            &SearchOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::OutOfMemory, "{error}");
+}
+
+#[test]
 fn duplicates_tie_exactly_and_go_to_the_smaller_id() {
     let dim = 7;
     let row = noise_f32(dim, 5);
@@ -409,6 +438,106 @@ fn save_and_load_give_the_same_bits_and_bad_files_are_format_errors() {
     }
     let missing = VectorIndex::load(&temp_path("missing.hvx")).err().unwrap();
     assert_eq!(missing.kind(), ErrorKind::Io);
+}
+
+/// FNV-1a 64, written here from its definition, to re-seal edited files.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for &b in bytes {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    hash
+}
+
+/// `bytes` with `edit` applied to the body and the checksum recomputed, so
+/// that only the header checks can catch the damage.
+fn resealed(bytes: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut body = bytes[..bytes.len() - 8].to_vec();
+    edit(&mut body);
+    let checksum = fnv1a(&body);
+    body.extend_from_slice(&checksum.to_le_bytes());
+    body
+}
+
+#[test]
+fn resealed_files_with_impossible_headers_are_format_errors() {
+    // The header: magic 0..8, version 8, kind 12, metric 16, nbits 20, dim 24,
+    // pq_m 32, iterations 40, seed 48, trained 56, count 57, next id 65, ids 73.
+    let put = |at: usize, value: u64, width: usize| {
+        move |body: &mut Vec<u8>| {
+            body[at..at + width].copy_from_slice(&value.to_le_bytes()[..width])
+        }
+    };
+    let dim = 4;
+    let base = clustered(300, dim, 5, 96);
+    let pq = pq_index(dim, 2, 8, Metric::L2, 1);
+    pq.train(matrix(&base, dim)).unwrap();
+    pq.add(matrix(&base[..3 * dim], dim), Some(&[10, 20, 30]))
+        .unwrap();
+    let exact = flat(dim, Metric::L2);
+    exact
+        .add(matrix(&base[..3 * dim], dim), Some(&[10, 20, 30]))
+        .unwrap();
+    let (pq_bytes, flat_bytes) = (pq.to_bytes(), exact.to_bytes());
+    // The untouched, re-sealed bytes load: the edits below are what fails.
+    assert!(VectorIndex::from_bytes(&resealed(&pq_bytes, |_| ()), "t").is_ok());
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("version", resealed(&pq_bytes, put(8, 2, 4))),
+        ("kind", resealed(&pq_bytes, put(12, 7, 4))),
+        ("metric", resealed(&pq_bytes, put(16, 9, 4))),
+        ("nbits", resealed(&pq_bytes, put(20, 64, 4))),
+        ("dim", resealed(&pq_bytes, put(24, 1 << 62, 8))),
+        ("dim", resealed(&flat_bytes, put(24, 1 << 62, 8))),
+        ("pq_m", resealed(&pq_bytes, put(32, 3, 8))),
+        ("trained", resealed(&flat_bytes, put(56, 1, 1))),
+        ("count", resealed(&pq_bytes, put(57, 4, 8))),
+        ("count", resealed(&flat_bytes, put(57, u64::MAX / 2, 8))),
+        ("next id", resealed(&pq_bytes, put(65, 30, 8))),
+        ("duplicate id", resealed(&pq_bytes, put(81, 10, 8))),
+        ("padding id", resealed(&flat_bytes, put(73, u64::MAX, 8))),
+        // The last byte is a code of the PQ index: 2^8 centroids, so any
+        // byte is valid there; a re-sealed nbits of 7 makes 255 invalid
+        // (and the codebook too large for the data first).
+        (
+            "code",
+            resealed(&pq_bytes, |body| {
+                let last = body.len() - 1;
+                body[last] = 255;
+                body[20] = 7;
+            }),
+        ),
+        // A flat vector value of +inf, then one whose norm is too large.
+        (
+            "infinite value",
+            resealed(&flat_bytes, put(97, f32::INFINITY.to_bits().into(), 4)),
+        ),
+        (
+            "huge norm",
+            resealed(&flat_bytes, put(97, 3e38f32.to_bits().into(), 4)),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let error = VectorIndex::from_bytes(&bytes, "t").err().unwrap();
+        assert_eq!(error.kind(), ErrorKind::Format, "{what}: {error}");
+    }
+}
+
+#[test]
+fn vectors_whose_distances_could_overflow_are_refused() {
+    // Each squared norm fits in f32, but ||q||² + ||x||² would not: refused
+    // rather than answered with an infinity minus an infinity.
+    let index = flat(1, Metric::L2);
+    index.add(matrix(&[1e18], 1), None).unwrap();
+    let error = index.add(matrix(&[1.8e19], 1), None).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Numeric);
+    assert!(error.to_string().contains("f32::MAX / 4"), "{error}");
+    let got = search(&index, &[9.0e18], 1, 1);
+    assert_eq!(got.ids, vec![0]);
+    assert!(
+        (f64::from(got.distances[0]) - 6.4e37).abs() < 1e33,
+        "{}",
+        got.distances[0]
+    );
 }
 
 /// The child of `a_killed_save_leaves_the_old_file`: saves a large index

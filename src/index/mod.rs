@@ -8,11 +8,14 @@
 //! settings travel with each call ([`SearchOptions`]), never as fields of the
 //! shared index, and searches write no shared state (no statistics counters).
 //!
-//! Results are exact and deterministic: each query's hits are the k best by
-//! (key, id), a total order, and every distance is computed by the same
+//! Search is exhaustive and deterministic: each query's hits are the k best
+//! by (key, id), a total order, and every distance is computed by the same
 //! arithmetic whatever the thread count, the batch or the block it falls in,
 //! so a search returns the same bits on 1, 2 or 16 threads, and a query
-//! searched alone gets the bits it gets in a batch.
+//! searched alone gets the bits it gets in a batch. Flat L2 distances come
+//! from `||q||² + ||x||² - 2 q·x` in f32, exact up to rounding relative to the
+//! norms (a near-duplicate far from the origin may read 0, and then ties
+//! with an exact duplicate by id); a vector's distance to itself is exactly 0.
 
 mod flat;
 mod kmeans;
@@ -33,6 +36,30 @@ use crate::error::{Error, Result};
 use crate::exec::{run_blocks, Threads, MAX_THREADS};
 use crate::persist::{read_file, seal, unseal, write_atomically, Reader};
 use crate::rng::uniform_sample;
+
+/// The largest vector dimension an index accepts (2^24).
+pub const MAX_DIM: usize = 1 << 24;
+
+/// The largest squared norm a stored or query vector may have: a quarter of
+/// `f32::MAX`, so that `||q||² + ||x||² - 2 q·x` never overflows.
+const MAX_SQUARED_NORM: f32 = f32::MAX / 4.0;
+
+/// Why a vector cannot be stored or searched: a NaN or infinite value, or a
+/// squared norm above [`MAX_SQUARED_NORM`].
+fn unusable(row: &[f32]) -> Option<String> {
+    if let Some(j) = row.iter().position(|v| !v.is_finite()) {
+        return Some(format!("holds a NaN or infinite value (column {j})"));
+    }
+    let norm: f32 = row.iter().map(|v| v * v).sum();
+    // The values are finite, so the sum is a number (an overflow is +inf).
+    if norm > MAX_SQUARED_NORM {
+        return Some(
+            "is too large: its squared norm exceeds f32::MAX / 4, so distances would overflow"
+                .into(),
+        );
+    }
+    None
+}
 
 /// The id that pads a result row when the index holds fewer than k vectors
 /// (`UINT64_MAX`; -1 when read as a signed 64-bit integer, as faiss does).
@@ -123,6 +150,12 @@ impl IndexOptions {
     pub fn validate(&self) -> Result<()> {
         if self.dim == 0 {
             return Err(Error::invalid("dim is 0: vectors need at least one value"));
+        }
+        if self.dim > MAX_DIM {
+            return Err(Error::invalid(format!(
+                "dim {} is too large: at most {MAX_DIM} values per vector",
+                self.dim
+            )));
         }
         self.threads.resolve()?;
         if self.kind == IndexKind::ProductQuantized {
@@ -219,6 +252,10 @@ pub struct VectorIndex {
 
 /// Queries per search block.
 const QUERY_BLOCK: usize = 64;
+/// Beyond this many hits per query, a search holds fewer queries per block
+/// and one range of stored vectors, so that its heaps and partial results
+/// stay near the size of the output itself.
+const LARGE_K: usize = 1024;
 /// The fewest stored vectors a search range holds.
 const MIN_RANGE: usize = 8192;
 
@@ -319,16 +356,8 @@ impl VectorIndex {
             return Err(Error::invalid(format!("{name}: no vectors (n = 0)")));
         }
         for i in 0..x.rows() {
-            let row = x.row(i);
-            if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Numeric(format!(
-                    "row {i} of {name} holds a NaN or infinite value (column {j})"
-                )));
-            }
-            if !row.iter().map(|v| v * v).sum::<f32>().is_finite() {
-                return Err(Error::Numeric(format!(
-                    "row {i} of {name} is too large: its squared norm overflows f32"
-                )));
+            if let Some(why) = unusable(x.row(i)) {
+                return Err(Error::Numeric(format!("row {i} of {name} {why}")));
             }
         }
         Ok(())
@@ -611,8 +640,8 @@ impl VectorIndex {
             .rows()
             .checked_mul(k)
             .ok_or_else(|| Error::invalid("n_queries x k overflows"))?;
-        let mut distances = vec![0.0; total];
-        let mut ids = vec![0; total];
+        let mut distances = zeroed(total)?;
+        let mut ids = zeroed(total)?;
         self.search_into(queries, k, options, &mut distances, &mut ids)?;
         Ok(SearchResults { k, distances, ids })
     }
@@ -644,11 +673,18 @@ impl VectorIndex {
                 });
             }
         }
-        let threads = match options.threads {
+        let mut threads = match options.threads {
             Threads::Auto => self.threads(),
             given => given,
         }
         .resolve()?;
+        // On a pool thread (a search inside a parallel_map kernel, say), a
+        // worker waiting for this search's blocks could take up another
+        // kernel's call that needs the write lock this search's read lock
+        // holds back: run on the calling thread alone.
+        if rayon::current_thread_index().is_some() {
+            threads = 1;
+        }
         let dim = self.options.dim;
         let metric = self.options.metric;
         let mut rows = Vec::with_capacity(n_queries * dim);
@@ -671,36 +707,25 @@ impl VectorIndex {
             Data::Flat(_) => None,
         };
         let kept = k.min(count);
-        // Per-query data: norms (flat) or lookup tables (PQ).
         let query_norms = squared_norms(&rows, dim);
-        let tables = match pq {
-            Some((book, _)) if count > 0 => {
-                let size = book.m * TABLE_WIDTH;
-                let mut tables = vec![0.0f32; n_queries * size];
-                run_blocks(
-                    threads,
-                    &mut tables,
-                    QUERY_BLOCK * size,
-                    None,
-                    || (),
-                    |(), b, out| {
-                        for (i, table) in out.chunks_exact_mut(size).enumerate() {
-                            let q = b * QUERY_BLOCK + i;
-                            book.table(&rows[q * dim..(q + 1) * dim], metric, table);
-                        }
-                        Ok(())
-                    },
-                )?;
-                tables
-            }
-            _ => Vec::new(),
-        };
 
         // Tasks: query blocks x ranges of stored vectors. The hits do not
         // depend on this split (see `topk`), so it may follow the thread count.
-        let query_blocks = n_queries.div_ceil(QUERY_BLOCK);
+        let mut query_block = if kept <= LARGE_K {
+            QUERY_BLOCK
+        } else {
+            (QUERY_BLOCK * LARGE_K / kept).max(1)
+        };
+        if let Some((book, _)) = pq {
+            // A block's lookup tables (1 KiB per sub-space and query) stay
+            // within 4 MiB per worker.
+            query_block = query_block.min(((4 << 20) / (book.m * TABLE_WIDTH * 4)).max(1));
+        }
+        let query_blocks = n_queries.div_ceil(query_block);
         let ranges = if count == 0 {
             0
+        } else if kept > LARGE_K {
+            1
         } else {
             (2 * threads)
                 .div_ceil(query_blocks)
@@ -718,11 +743,11 @@ impl VectorIndex {
                 &mut task_hits,
                 1,
                 None,
-                Vec::new,
-                |heaps: &mut Vec<TopK>, task, out| {
+                || (Vec::new(), Vec::new()),
+                |(heaps, tables): &mut (Vec<TopK>, Vec<f32>), task, out| {
                     let (block, range) = (task / ranges, task % ranges);
-                    let q0 = block * QUERY_BLOCK;
-                    let q1 = (q0 + QUERY_BLOCK).min(n_queries);
+                    let q0 = block * query_block;
+                    let q1 = (q0 + query_block).min(n_queries);
                     heaps.resize_with(q1 - q0, || TopK::new(kept));
                     heaps.iter_mut().for_each(TopK::clear);
                     let (start, end) = (range_edge(range), range_edge(range + 1).min(count));
@@ -737,12 +762,29 @@ impl VectorIndex {
                         }
                         .run(&mut heaps[..q1 - q0]),
                         (_, Some((book, codes))) => {
+                            // The block's lookup tables, made per task (a
+                            // query's table costs 2^nbits x d multiply-adds,
+                            // small beside the scan of its range).
                             let size = book.m * TABLE_WIDTH;
+                            let needed = (q1 - q0) * size;
+                            if tables.len() < needed {
+                                tables
+                                    .try_reserve_exact(needed - tables.len())
+                                    .map_err(|_| {
+                                        Error::OutOfMemory(format!(
+                                            "cannot allocate the lookup tables ({needed} floats)"
+                                        ))
+                                    })?;
+                                tables.resize(needed, 0.0);
+                            }
+                            for (q, table) in (q0..q1).zip(tables.chunks_exact_mut(size)) {
+                                book.table(&rows[q * dim..(q + 1) * dim], metric, table);
+                            }
                             PqScan {
                                 m: book.m,
                                 codes,
                                 ids: &state.ids,
-                                tables: &tables[q0 * size..q1 * size],
+                                tables: &tables[..needed],
                                 range: (start, end),
                             }
                             .run(&mut heaps[..q1 - q0])
@@ -766,7 +808,7 @@ impl VectorIndex {
         };
         let mut merged = TopK::new(kept);
         for q in 0..n_queries {
-            let (block, local) = (q / QUERY_BLOCK, q % QUERY_BLOCK);
+            let (block, local) = (q / query_block, q % query_block);
             merged.clear();
             for range in 0..ranges {
                 for &hit in &task_hits[block * ranges + range][local] {
@@ -791,6 +833,18 @@ impl VectorIndex {
         }
         Ok(())
     }
+}
+
+/// `len` zeros, or [`Error::OutOfMemory`] when they cannot be allocated.
+fn zeroed<T: Copy + Default>(len: usize) -> Result<Vec<T>> {
+    let mut values = Vec::new();
+    values.try_reserve_exact(len).map_err(|_| {
+        Error::OutOfMemory(format!(
+            "cannot allocate {len} result values: ask for fewer queries or a smaller k"
+        ))
+    })?;
+    values.resize(len, T::default());
+    Ok(values)
 }
 
 const MAGIC: &[u8; 8] = b"HELIOSVX";
@@ -917,7 +971,7 @@ impl VectorIndex {
         let pq_m = size(reader.u64(), "pq_m")?;
         let train_iterations = size(reader.u64(), "train_iterations")?;
         let seed = reader.u64();
-        let options = IndexOptions {
+        let mut options = IndexOptions {
             kind,
             metric,
             dim,
@@ -930,6 +984,16 @@ impl VectorIndex {
         options
             .validate()
             .map_err(|e| format(format!("invalid options: {e}")))?;
+        if kind == IndexKind::Flat {
+            // As `new` does: a flat index keeps the default PQ settings.
+            options = IndexOptions {
+                kind,
+                metric,
+                dim,
+                threads: Threads::Auto,
+                ..IndexOptions::default()
+            };
+        }
         let trained = match reader.u8() {
             0 => false,
             1 if kind == IndexKind::ProductQuantized => true,
@@ -940,19 +1004,21 @@ impl VectorIndex {
         if count > 0 && kind == IndexKind::ProductQuantized && !trained {
             return Err(format("holds codes but no codebooks".into()));
         }
-        let k = options.centroids();
+        // validate() bounds dim (so k x dim x 4 fits) and, for PQ, nbits.
+        let (pq_m, k) = match kind {
+            IndexKind::Flat => (0, 0),
+            IndexKind::ProductQuantized => (pq_m, options.centroids()),
+        };
         let dsub = dim / pq_m.max(1);
         let per_vector = match kind {
             IndexKind::Flat => dim.checked_mul(4),
             IndexKind::ProductQuantized => Some(pq_m),
         };
+        let codebook_bytes = if trained { k * dim * 4 } else { 0 };
         let expected = per_vector
             .and_then(|v| v.checked_add(8))
             .and_then(|v| v.checked_mul(count))
-            .and_then(|v| {
-                let codebook = if trained { pq_m * k * dsub * 4 } else { 0 };
-                v.checked_add(codebook)
-            });
+            .and_then(|v| v.checked_add(codebook_bytes));
         if expected != Some(reader.remaining()) {
             return Err(format(
                 "the sizes in the header do not match the data (truncated or corrupt)".into(),
@@ -971,8 +1037,12 @@ impl VectorIndex {
         let data = match kind {
             IndexKind::Flat => {
                 let values: Vec<f32> = (0..count * dim).map(|_| reader.f32()).collect();
-                if values.iter().any(|v| !v.is_finite()) {
-                    return Err(format("holds a NaN or infinite value".into()));
+                if let Some((i, why)) = values
+                    .chunks_exact(dim)
+                    .enumerate()
+                    .find_map(|(i, row)| unusable(row).map(|why| (i, why)))
+                {
+                    return Err(format(format!("stored vector {i} {why}")));
                 }
                 let norms = squared_norms(&values, dim);
                 let mut store = FlatStore::new(dim);

@@ -119,63 +119,128 @@ pub(crate) struct PqScan<'a> {
     pub(crate) range: (usize, usize),
 }
 
-/// Codes scanned per query before moving on: 1024 codes of 16 bytes stay in
-/// the L1 cache while each query's table (16 KiB at M = 16, nbits = 8) passes.
+/// Codes scanned per query pair before moving on: 1024 codes of 16 bytes
+/// stay in the L1 cache while each query's table (16 KiB at M = 16,
+/// nbits = 8) passes.
 const CHUNK_CODES: usize = 1024;
 
 impl PqScan<'_> {
     pub(crate) fn run(&self, heaps: &mut [TopK]) {
         let m = self.m;
+        let tables: Vec<&[[f32; TABLE_WIDTH]]> = self
+            .tables
+            .chunks_exact(m * TABLE_WIDTH)
+            .map(|table| table.as_chunks::<TABLE_WIDTH>().0)
+            .collect();
         let mut start = self.range.0;
         while start < self.range.1 {
             let end = (start + CHUNK_CODES).min(self.range.1);
-            for (table, heap) in self
-                .tables
-                .chunks_exact(m * TABLE_WIDTH)
-                .zip(heaps.iter_mut())
-            {
-                let (rows, _) = table.as_chunks::<TABLE_WIDTH>();
-                let mut threshold = heap.threshold();
-                let codes = &self.codes[start * m..end * m];
-                let mut i = start;
-                // Four codes at a time: independent sums keep the loads busy.
-                let mut quads = codes.chunks_exact(4 * m);
-                for quad in &mut quads {
-                    let (c0, rest) = quad.split_at(m);
-                    let (c1, rest) = rest.split_at(m);
-                    let (c2, c3) = rest.split_at(m);
-                    let (mut s0, mut s1, mut s2, mut s3) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-                    for ((((row, &a), &b), &c), &d) in rows.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
-                        s0 += row[usize::from(a)];
-                        s1 += row[usize::from(b)];
-                        s2 += row[usize::from(c)];
-                        s3 += row[usize::from(d)];
-                    }
-                    for (offset, key) in [s0, s1, s2, s3].into_iter().enumerate() {
-                        if key <= threshold {
-                            heap.push(Hit {
-                                key,
-                                id: self.ids[i + offset],
-                            });
-                            threshold = heap.threshold();
-                        }
-                    }
-                    i += 4;
-                }
-                for code in quads.remainder().chunks_exact(m) {
-                    let key = adc(rows, code);
-                    if key <= threshold {
-                        heap.push(Hit {
-                            key,
-                            id: self.ids[i],
-                        });
-                        threshold = heap.threshold();
-                    }
-                    i += 1;
-                }
+            let codes = &self.codes[start * m..end * m];
+            let ids = &self.ids[start..end];
+            // Two queries at a time: each code byte loaded once serves both.
+            let mut pairs = heaps.chunks_exact_mut(2);
+            for (pair, rows) in (&mut pairs).zip(tables.chunks_exact(2)) {
+                let [first, second] = pair else {
+                    unreachable!("chunks of two")
+                };
+                scan_pair([rows[0], rows[1]], m, codes, ids, [first, second]);
+            }
+            if let ([heap], Some(rows)) = (
+                pairs.into_remainder(),
+                tables.chunks_exact(2).remainder().first(),
+            ) {
+                scan_one(rows, m, codes, ids, heap);
             }
             start = end;
         }
+    }
+}
+
+/// Offer `key` for vector `id` to `heap` when it can enter.
+#[inline(always)]
+fn offer(heap: &mut TopK, threshold: &mut f32, key: f32, id: u64) {
+    if key <= *threshold {
+        heap.push(Hit { key, id });
+        *threshold = heap.threshold();
+    }
+}
+
+/// One query's table against a chunk of codes, four codes at a time
+/// (independent sums keep the loads busy).
+#[inline(always)]
+fn scan_one(rows: &[[f32; TABLE_WIDTH]], m: usize, codes: &[u8], ids: &[u64], heap: &mut TopK) {
+    let mut threshold = heap.threshold();
+    let mut quads = codes.chunks_exact(4 * m);
+    let mut i = 0;
+    for quad in &mut quads {
+        let (c0, rest) = quad.split_at(m);
+        let (c1, rest) = rest.split_at(m);
+        let (c2, c3) = rest.split_at(m);
+        let mut s = [0.0f32; 4];
+        for ((((row, &a), &b), &c), &d) in rows.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
+            s[0] += row[usize::from(a)];
+            s[1] += row[usize::from(b)];
+            s[2] += row[usize::from(c)];
+            s[3] += row[usize::from(d)];
+        }
+        for (offset, key) in s.into_iter().enumerate() {
+            offer(heap, &mut threshold, key, ids[i + offset]);
+        }
+        i += 4;
+    }
+    for code in quads.remainder().chunks_exact(m) {
+        offer(heap, &mut threshold, adc(rows, code), ids[i]);
+        i += 1;
+    }
+}
+
+/// Two queries' tables against a chunk of codes, four codes at a time. The
+/// sums are the same additions in the same order as [`scan_one`]'s.
+#[inline(always)]
+fn scan_pair(
+    rows: [&[[f32; TABLE_WIDTH]]; 2],
+    m: usize,
+    codes: &[u8],
+    ids: &[u64],
+    heaps: [&mut TopK; 2],
+) {
+    let [heap0, heap1] = heaps;
+    let mut thresholds = [heap0.threshold(), heap1.threshold()];
+    let mut quads = codes.chunks_exact(4 * m);
+    let mut i = 0;
+    for quad in &mut quads {
+        let (c0, rest) = quad.split_at(m);
+        let (c1, rest) = rest.split_at(m);
+        let (c2, c3) = rest.split_at(m);
+        let mut s = [[0.0f32; 4]; 2];
+        for (((((row0, row1), &a), &b), &c), &d) in
+            rows[0].iter().zip(rows[1]).zip(c0).zip(c1).zip(c2).zip(c3)
+        {
+            let (a, b, c, d) = (
+                usize::from(a),
+                usize::from(b),
+                usize::from(c),
+                usize::from(d),
+            );
+            s[0][0] += row0[a];
+            s[0][1] += row0[b];
+            s[0][2] += row0[c];
+            s[0][3] += row0[d];
+            s[1][0] += row1[a];
+            s[1][1] += row1[b];
+            s[1][2] += row1[c];
+            s[1][3] += row1[d];
+        }
+        for offset in 0..4 {
+            offer(heap0, &mut thresholds[0], s[0][offset], ids[i + offset]);
+            offer(heap1, &mut thresholds[1], s[1][offset], ids[i + offset]);
+        }
+        i += 4;
+    }
+    for code in quads.remainder().chunks_exact(m) {
+        offer(heap0, &mut thresholds[0], adc(rows[0], code), ids[i]);
+        offer(heap1, &mut thresholds[1], adc(rows[1], code), ids[i]);
+        i += 1;
     }
 }
 
