@@ -1,6 +1,5 @@
 using System;
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace Helios
 {
@@ -254,8 +253,6 @@ namespace Helios
     /// </summary>
     public sealed class NystromEngine : IDisposable
     {
-        private static readonly Encoding s_strictUtf8 = new UTF8Encoding(false, true);
-
         private readonly NystromEngineHandle _handle;
         private readonly NystromPrecision _precision;
         private readonly int _landmarkCount;
@@ -629,24 +626,7 @@ namespace Helios
         /// </summary>
         public unsafe void Save(string path)
         {
-            byte[] utf8 = PathBytes(path);
-            IntPtr engine = Enter();
-            try
-            {
-                Status status;
-                byte emptyStandIn = 0;
-                fixed (byte* bytes = utf8)
-                {
-                    // An empty path pins to NULL; the stand-in lets helios say "empty".
-                    byte* pointer = bytes != null ? bytes : &emptyStandIn;
-                    status = Native.helios_nystrom_save(engine, pointer, new UIntPtr((uint)utf8.Length));
-                }
-                Native.Check(status);
-            }
-            finally
-            {
-                Leave();
-            }
+            Persistence.Save(_handle, nameof(NystromEngine), path, Native.helios_nystrom_save);
         }
 
         /// <summary>
@@ -661,17 +641,7 @@ namespace Helios
         /// </summary>
         public static unsafe NystromEngine Load(string path)
         {
-            byte[] utf8 = PathBytes(path);
-            Library.EnsureCompatible();
-            Status status;
-            NystromEngineHandle handle;
-            byte emptyStandIn = 0;
-            fixed (byte* bytes = utf8)
-            {
-                byte* pointer = bytes != null ? bytes : &emptyStandIn;
-                status = Native.helios_nystrom_load(pointer, new UIntPtr((uint)utf8.Length), out handle);
-            }
-            return new NystromEngine(Adopt(status, handle));
+            return new NystromEngine(Persistence.Load<NystromEngineHandle>(path, Native.helios_nystrom_load));
         }
 
         /// <summary>
@@ -681,9 +651,9 @@ namespace Helios
         /// before the engine is built.
         /// Thread safety: single-owner (one thread at a time; a second thread gets HELIOS_ERR_BUSY).
         /// </summary>
-        public byte[] ToBytes()
+        public unsafe byte[] ToBytes()
         {
-            return CopyOut<byte>(Part.Bytes);
+            return Persistence.ToBytes(_handle, nameof(NystromEngine), Native.helios_nystrom_to_bytes);
         }
 
         /// <summary>
@@ -695,11 +665,7 @@ namespace Helios
         /// </summary>
         public static NystromEngine FromBytes(byte[] data)
         {
-            if (data == null)
-            {
-                throw new ArgumentNullException(nameof(data));
-            }
-            return FromBytes(new ReadOnlySpan<byte>(data));
+            return FromBytes(Persistence.BytesOf(data));
         }
 
         /// <summary>
@@ -710,17 +676,8 @@ namespace Helios
         /// </summary>
         public static unsafe NystromEngine FromBytes(ReadOnlySpan<byte> data)
         {
-            Library.EnsureCompatible();
-            Status status;
-            NystromEngineHandle handle;
-            byte emptyStandIn = 0;
-            fixed (byte* bytes = &MemoryMarshal.GetReference(data))
-            {
-                // Empty bytes pin to NULL; the stand-in lets helios say "truncated".
-                byte* pointer = bytes != null ? bytes : &emptyStandIn;
-                status = Native.helios_nystrom_from_bytes(pointer, new UIntPtr((uint)data.Length), out handle);
-            }
-            return new NystromEngine(Adopt(status, handle));
+            return new NystromEngine(
+                Persistence.FromBytes<NystromEngineHandle>(data, Native.helios_nystrom_from_bytes));
         }
 
         /// <summary>
@@ -741,7 +698,6 @@ namespace Helios
         {
             Landmarks,
             Normaliser,
-            Bytes,
         }
 
         private static NystromEngineHandle NewHandle(NystromOptions options, NystromPrecision precision)
@@ -749,23 +705,7 @@ namespace Helios
             Library.EnsureCompatible();
             Native.NystromOptionsRaw raw = (options ?? new NystromOptions()).ToRaw();
             Status status = Native.helios_nystrom_new(ref raw, (int)precision, out NystromEngineHandle handle);
-            return Adopt(status, handle);
-        }
-
-        // The handle of a successful create/load, or the exception of a failed
-        // one (with whatever handle the marshaller made released).
-        private static NystromEngineHandle Adopt(Status status, NystromEngineHandle handle)
-        {
-            try
-            {
-                Native.Check(status);
-            }
-            catch (HeliosException)
-            {
-                handle?.Dispose();
-                throw;
-            }
-            return handle;
+            return Persistence.Adopt(status, handle);
         }
 
         private static NystromPrecision PrecisionOf<T>()
@@ -781,52 +721,16 @@ namespace Helios
             throw new NotSupportedException("a Nyström engine holds float or double data, not " + typeof(T).Name);
         }
 
-        private static byte[] PathBytes(string path)
-        {
-            if (path == null)
-            {
-                throw new ArgumentNullException(nameof(path));
-            }
-            try
-            {
-                return s_strictUtf8.GetBytes(path);
-            }
-            catch (EncoderFallbackException e)
-            {
-                throw new ArgumentException("the path is not valid UTF-16 (a lone surrogate): " + e.Message,
-                    nameof(path), e);
-            }
-        }
-
         private void ThrowIfDisposed()
         {
-            if (_handle.IsClosed)
-            {
-                throw Disposed();
-            }
+            Persistence.ThrowIfDisposed(_handle, nameof(NystromEngine));
         }
 
-        private static ObjectDisposedException Disposed()
-        {
-            return new ObjectDisposedException(nameof(NystromEngine), "the NystromEngine was disposed");
-        }
-
-        // Borrow the native pointer for one call (ObjectDisposedException after
-        // Dispose). Every Enter is followed by Leave in a finally block, and the
-        // status is checked (helios_last_error read) before it, since the last
-        // Leave after a Dispose frees the engine.
+        // Borrow the native pointer for one call (see Persistence.Enter; Leave
+        // in a finally block, after the status is checked).
         private IntPtr Enter()
         {
-            bool added = false;
-            try
-            {
-                _handle.DangerousAddRef(ref added);
-            }
-            catch (ObjectDisposedException)
-            {
-                throw Disposed();
-            }
-            return _handle.DangerousGetHandle();
+            return Persistence.Enter(_handle, nameof(NystromEngine));
         }
 
         private void Leave()
@@ -1036,53 +940,17 @@ namespace Helios
             return CopyOut<double>(part);
         }
 
-        // Landmarks, normaliser or bytes into a new array sized by helios: a
-        // first call with no room learns the size, the second copies (again
-        // when the engine was rebuilt in between with a larger size).
+        // The landmarks or the normaliser into a new array sized by helios.
         private unsafe T[] CopyOut<T>(Part part)
             where T : struct
         {
-            IntPtr engine = Enter();
-            try
-            {
-                T[] buffer = new T[0];
-                while (true)
-                {
-                    UIntPtr needed = UIntPtr.Zero;
-                    double emptyStandIn = 0.0;
-                    Status status;
-                    fixed (byte* bytes = &MemoryMarshal.GetReference(MemoryMarshal.AsBytes(buffer.AsSpan())))
-                    {
-                        void* pointer = bytes != null ? bytes : (void*)&emptyStandIn;
-                        status = CopyCall<T>(part, engine, pointer, new UIntPtr((uint)buffer.Length), &needed);
-                    }
-                    ulong size = needed.ToUInt64();
-                    if (status == Status.BufferTooSmall && size > (ulong)buffer.Length && size <= int.MaxValue)
-                    {
-                        buffer = new T[(int)size];
-                        continue;
-                    }
-                    Native.Check(status);
-                    if (size < (ulong)buffer.Length)
-                    {
-                        Array.Resize(ref buffer, (int)size);
-                    }
-                    return buffer;
-                }
-            }
-            finally
-            {
-                Leave();
-            }
+            return Persistence.CopyOut<T>(_handle, nameof(NystromEngine),
+                (engine, output, capacity, needed) => CopyCall<T>(part, engine, output, capacity, needed));
         }
 
         private static unsafe Status CopyCall<T>(
             Part part, IntPtr engine, void* output, UIntPtr capacity, UIntPtr* needed)
         {
-            if (part == Part.Bytes && typeof(T) == typeof(byte))
-            {
-                return Native.helios_nystrom_to_bytes(engine, (byte*)output, capacity, needed);
-            }
             if (typeof(T) == typeof(float))
             {
                 return part == Part.Landmarks

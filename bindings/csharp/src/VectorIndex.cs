@@ -1,6 +1,5 @@
 using System;
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace Helios
 {
@@ -192,8 +191,6 @@ namespace Helios
         /// Thread safety: reentrant (safe to call from any number of threads at once).
         /// </summary>
         public const ulong NoId = ulong.MaxValue;
-
-        private static readonly Encoding s_strictUtf8 = new UTF8Encoding(false, true);
 
         private readonly VectorIndexHandle _handle;
 
@@ -622,24 +619,7 @@ namespace Helios
         /// </summary>
         public unsafe void Save(string path)
         {
-            byte[] utf8 = PathBytes(path);
-            IntPtr index = Enter();
-            try
-            {
-                Status status;
-                byte emptyStandIn = 0;
-                fixed (byte* bytes = utf8)
-                {
-                    // An empty path pins to NULL; the stand-in lets helios say "empty".
-                    byte* pointer = bytes != null ? bytes : &emptyStandIn;
-                    status = Native.helios_index_save(index, pointer, new UIntPtr((uint)utf8.Length));
-                }
-                Native.Check(status);
-            }
-            finally
-            {
-                Leave();
-            }
+            Persistence.Save(_handle, nameof(VectorIndex), path, Native.helios_index_save);
         }
 
         /// <summary>
@@ -654,17 +634,7 @@ namespace Helios
         /// </summary>
         public static unsafe VectorIndex Load(string path)
         {
-            byte[] utf8 = PathBytes(path);
-            Library.EnsureCompatible();
-            Status status;
-            VectorIndexHandle handle;
-            byte emptyStandIn = 0;
-            fixed (byte* bytes = utf8)
-            {
-                byte* pointer = bytes != null ? bytes : &emptyStandIn;
-                status = Native.helios_index_load(pointer, new UIntPtr((uint)utf8.Length), out handle);
-            }
-            return new VectorIndex(Adopt(status, handle));
+            return new VectorIndex(Persistence.Load<VectorIndexHandle>(path, Native.helios_index_load));
         }
 
         /// <summary>
@@ -676,41 +646,9 @@ namespace Helios
         /// </summary>
         public unsafe byte[] ToBytes()
         {
-            IntPtr index = Enter();
-            try
-            {
-                // A first call with no room learns the size, the second copies
-                // (again when a write in between made the index larger).
-                byte[] buffer = new byte[0];
-                while (true)
-                {
-                    UIntPtr needed = UIntPtr.Zero;
-                    byte emptyStandIn = 0;
-                    Status status;
-                    fixed (byte* bytes = buffer)
-                    {
-                        byte* pointer = bytes != null ? bytes : &emptyStandIn;
-                        status = Native.helios_index_to_bytes(
-                            index, pointer, new UIntPtr((uint)buffer.Length), &needed);
-                    }
-                    ulong size = needed.ToUInt64();
-                    if (status == Status.BufferTooSmall && size > (ulong)buffer.Length && size <= int.MaxValue)
-                    {
-                        buffer = new byte[(int)size];
-                        continue;
-                    }
-                    Native.Check(status);
-                    if (size < (ulong)buffer.Length)
-                    {
-                        Array.Resize(ref buffer, (int)size);
-                    }
-                    return buffer;
-                }
-            }
-            finally
-            {
-                Leave();
-            }
+            // Persistence.CopyOut asks helios again when a concurrent write
+            // made the index larger between the size and the copy.
+            return Persistence.ToBytes(_handle, nameof(VectorIndex), Native.helios_index_to_bytes);
         }
 
         /// <summary>
@@ -722,11 +660,7 @@ namespace Helios
         /// </summary>
         public static VectorIndex FromBytes(byte[] data)
         {
-            if (data == null)
-            {
-                throw new ArgumentNullException(nameof(data));
-            }
-            return FromBytes(new ReadOnlySpan<byte>(data));
+            return FromBytes(Persistence.BytesOf(data));
         }
 
         /// <summary>
@@ -737,17 +671,7 @@ namespace Helios
         /// </summary>
         public static unsafe VectorIndex FromBytes(ReadOnlySpan<byte> data)
         {
-            Library.EnsureCompatible();
-            Status status;
-            VectorIndexHandle handle;
-            byte emptyStandIn = 0;
-            fixed (byte* bytes = &MemoryMarshal.GetReference(data))
-            {
-                // Empty bytes pin to NULL; the stand-in lets helios say "truncated".
-                byte* pointer = bytes != null ? bytes : &emptyStandIn;
-                status = Native.helios_index_from_bytes(pointer, new UIntPtr((uint)data.Length), out handle);
-            }
-            return new VectorIndex(Adopt(status, handle));
+            return new VectorIndex(Persistence.FromBytes<VectorIndexHandle>(data, Native.helios_index_from_bytes));
         }
 
         /// <summary>
@@ -773,23 +697,7 @@ namespace Helios
         private static VectorIndex New(Native.IndexOptionsRaw raw)
         {
             Status status = Native.helios_index_new(ref raw, out VectorIndexHandle handle);
-            return new VectorIndex(Adopt(status, handle));
-        }
-
-        // The handle of a successful create/load, or the exception of a failed
-        // one (with whatever handle the marshaller made released).
-        private static VectorIndexHandle Adopt(Status status, VectorIndexHandle handle)
-        {
-            try
-            {
-                Native.Check(status);
-            }
-            catch (HeliosException)
-            {
-                handle?.Dispose();
-                throw;
-            }
-            return handle;
+            return new VectorIndex(Persistence.Adopt(status, handle));
         }
 
         private static UIntPtr ThreadCount(int? threads, string paramName)
@@ -800,23 +708,6 @@ namespace Helios
         private static int Clamp(UIntPtr value)
         {
             return (int)Math.Min(value.ToUInt64(), int.MaxValue);
-        }
-
-        private static byte[] PathBytes(string path)
-        {
-            if (path == null)
-            {
-                throw new ArgumentNullException(nameof(path));
-            }
-            try
-            {
-                return s_strictUtf8.GetBytes(path);
-            }
-            catch (EncoderFallbackException e)
-            {
-                throw new ArgumentException("the path is not valid UTF-16 (a lone surrogate): " + e.Message,
-                    nameof(path), e);
-            }
         }
 
         // A rectangular array is one row-major block of elements; an empty one
@@ -853,34 +744,15 @@ namespace Helios
 
         private void ThrowIfDisposed()
         {
-            if (_handle.IsClosed)
-            {
-                throw Disposed();
-            }
+            Persistence.ThrowIfDisposed(_handle, nameof(VectorIndex));
         }
 
-        private static ObjectDisposedException Disposed()
-        {
-            return new ObjectDisposedException(nameof(VectorIndex), "the VectorIndex was disposed");
-        }
-
-        // Borrow the native pointer for one call (ObjectDisposedException after
-        // Dispose). Every Enter is followed by Leave in a finally block, and the
-        // status is checked (helios_last_error read) before it, since the last
-        // Leave after a Dispose frees the index. Any number of threads may hold
-        // a borrow at once.
+        // Borrow the native pointer for one call (see Persistence.Enter; Leave
+        // in a finally block, after the status is checked). Any number of
+        // threads may hold a borrow at once.
         private IntPtr Enter()
         {
-            bool added = false;
-            try
-            {
-                _handle.DangerousAddRef(ref added);
-            }
-            catch (ObjectDisposedException)
-            {
-                throw Disposed();
-            }
-            return _handle.DangerousGetHandle();
+            return Persistence.Enter(_handle, nameof(VectorIndex));
         }
 
         private void Leave()

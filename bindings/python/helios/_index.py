@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import ctypes
 import operator
-import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import HeliosError, Status, check
-from ._handle import NativeHandle, NativeOwner
+from ._errors import HeliosError, check
+from ._handle import NativePersistent
 from ._lib import (
     AUTO,
     INDEX_FLAT,
@@ -25,7 +24,7 @@ from ._lib import (
     size_or_auto,
     size_t,
 )
-from ._nystrom import BytesLike, PathLike, _seed_value
+from ._nystrom import _seed_value
 
 #: Vectors: anything ``np.ascontiguousarray(X, dtype=np.float32)`` accepts
 #: (an n x d array or nested list of real numbers, or one d-vector).
@@ -50,7 +49,6 @@ _U32_MAX = (1 << 32) - 1
 _U64_MAX = (1 << 64) - 1
 _FLOATS = ctypes.POINTER(ctypes.c_float)
 _IDS = ctypes.POINTER(ctypes.c_uint64)
-_BYTES = ctypes.POINTER(ctypes.c_uint8)
 
 
 def _code(name: str, value: str, codes: Dict[str, int]) -> int:
@@ -170,20 +168,7 @@ def _new_index(
     return handle.value
 
 
-def _index_from_bytes(data: BytesLike) -> Optional[int]:
-    """A C index (its handle) from the bytes of ``helios_index_to_bytes``."""
-    try:
-        view = np.frombuffer(data, np.uint8)  # no copy; read only
-    except TypeError:
-        raise TypeError(
-            f"data must be bytes-like (bytes, bytearray, memoryview), got {type(data).__name__}"
-        ) from None
-    handle = Handle()
-    check(LIB.helios_index_from_bytes(view.ctypes.data_as(_BYTES), view.size, ctypes.byref(handle)))
-    return handle.value
-
-
-class VectorIndex(NativeOwner):
+class VectorIndex(NativePersistent):
     """A nearest-neighbour index of float32 vectors with 64-bit ids (faiss-like).
 
     Two kinds, fixed at creation:
@@ -271,6 +256,31 @@ class VectorIndex(NativeOwner):
     call keeps state on the Python object.
     """
 
+    # The shared members of NativePersistent (load, from_bytes, save,
+    # to_bytes, pickling, close), with their docstrings' fields.
+    _native_name = "helios.VectorIndex"
+    _noun = "index"
+    _doc_fields = {
+        "a_noun": "an index",
+        "loaded": """Its options, ids, vectors or codebooks and codes are the saved ones
+        (every search gives the same bits as on the saved index)""",
+        "saved": "index",
+        "save_failure": " and a failed save leaves the old one",
+        "unbuilt_error": "",
+        "busy_error": "",
+        "unbuilt_note": "",
+        "thread_safety": """shareable (one object may be used from any number of
+        threads at once)""",
+        "file_snapshot": "; the file holds the index before or after any write",
+        "bytes_snapshot": "; the bytes hold the index before or after any write",
+        "callers": "other threads",
+    }
+
+    @staticmethod
+    def _entry(name: str) -> Any:
+        """The C function ``helios_index_<name>`` (looked up at each call)."""
+        return getattr(LIB, f"helios_index_{name}")
+
     def __init__(
         self,
         dim: int,
@@ -346,83 +356,18 @@ class VectorIndex(NativeOwner):
 
     # ---- construction from a handle ----------------------------------------
 
-    def _adopt(self, handle: Optional[int], threads: int) -> None:
-        """Own the new C index ``handle``, cache its fixed options and, unless
-        ``threads`` is :data:`AUTO`, set its thread count; free it on failure."""
-        assert handle is not None, "helios returned HELIOS_OK without an index"
-        self._native = NativeHandle(handle, LIB.helios_index_free, "helios.VectorIndex")
-        try:
-            options = IndexOptions()
-            with self._native.borrow() as live:
-                check(LIB.helios_index_get_options(live, ctypes.byref(options)))
-            self._kind = _KIND_NAMES[options.kind]
-            self._metric = _METRIC_NAMES[options.metric]
-            self._dim = int(options.dim)
-            self._m = int(options.pq_m)
-            self._nbits = int(options.pq_nbits)
-            self._train_iterations = int(options.train_iterations)
-            self._seed = int(options.seed)
-            if threads != AUTO:
-                self._set_threads(threads)
-        except BaseException:
-            self._native.close()
-            raise
-
-    @classmethod
-    def _from_handle(cls, handle: Optional[int], threads: int) -> VectorIndex:
-        index = cls.__new__(cls)
-        index._adopt(handle, threads)
-        return index
-
-    @classmethod
-    def load(cls, path: PathLike, threads: Optional[int] = None) -> VectorIndex:
-        """Load an index written by :meth:`save`.
-
-        Its options, ids, vectors or codebooks and codes are the saved ones
-        (every search gives the same bits as on the saved index); its thread
-        count is ``threads``, which is not saved.
-
-        Args:
-            path: the file, a ``str``, ``bytes`` or :class:`os.PathLike`.
-            threads: worker threads, or ``None`` for
-                :func:`helios.get_num_threads`.
-
-        Raises:
-            TypeError: ``path`` is not a path or ``threads`` not an int.
-            HeliosError: ``HELIOS_ERR_IO`` when the file cannot be read
-                (missing, a folder, no permission); ``HELIOS_ERR_FORMAT``
-                when it is not an index file, or is truncated, corrupt or of
-                a newer format version; ``HELIOS_ERR_INVALID_ARGUMENT`` for an
-                empty path, one that is not UTF-8 or holds a NUL, or a thread
-                count of 0 or above 1024.
-
-        Thread safety: reentrant (safe to call from any number of threads at once).
-        """
-        raw = os.fsencode(path)
-        thread_count = size_or_auto("threads", threads)
-        handle = Handle()
-        check(LIB.helios_index_load(raw, len(raw), ctypes.byref(handle)))
-        return cls._from_handle(handle.value, thread_count)
-
-    @classmethod
-    def from_bytes(cls, data: BytesLike, threads: Optional[int] = None) -> VectorIndex:
-        """An index from the bytes of :meth:`to_bytes` (or of a saved file).
-
-        Args:
-            data: ``bytes``, ``bytearray``, ``memoryview`` or any buffer; it
-                is read, not kept.
-            threads: worker threads, or ``None`` for
-                :func:`helios.get_num_threads`.
-
-        Raises:
-            TypeError: ``data`` is not bytes-like or ``threads`` not an int.
-            HeliosError: ``HELIOS_ERR_FORMAT`` when the bytes are not an
-                index, or are truncated or corrupt.
-
-        Thread safety: reentrant (safe to call from any number of threads at once).
-        """
-        thread_count = size_or_auto("threads", threads)
-        return cls._from_handle(_index_from_bytes(data), thread_count)
+    def _cache_options(self) -> None:
+        """Cache the fixed options of the adopted C index."""
+        options = IndexOptions()
+        with self._native.borrow() as live:
+            check(LIB.helios_index_get_options(live, ctypes.byref(options)))
+        self._kind = _KIND_NAMES[options.kind]
+        self._metric = _METRIC_NAMES[options.metric]
+        self._dim = int(options.dim)
+        self._m = int(options.pq_m)
+        self._nbits = int(options.pq_nbits)
+        self._train_iterations = int(options.train_iterations)
+        self._seed = int(options.seed)
 
     # ---- writing ------------------------------------------------------------
 
@@ -648,10 +593,6 @@ class VectorIndex(NativeOwner):
     def threads(self, threads: Optional[int]) -> None:
         self._set_threads(size_or_auto("threads", threads))
 
-    def _set_threads(self, count: int) -> None:
-        with self._native.borrow() as handle:
-            check(LIB.helios_index_set_threads(handle, count))
-
     @property
     def dim(self) -> int:
         """d, the dimension of every vector (fixed).
@@ -714,84 +655,6 @@ class VectorIndex(NativeOwner):
         threads at once); a fixed value.
         """
         return self._seed if self._kind == "pq" else None
-
-    # ---- persistence --------------------------------------------------------
-
-    def save(self, path: PathLike) -> None:
-        """Save the index to ``path`` (replaced if it exists).
-
-        The file is versioned and checksummed, and written to a temporary
-        file in the same folder that is then renamed over ``path``, so a
-        reader never sees half a file and a failed save leaves the old one.
-        The thread count is not saved.
-
-        Raises:
-            TypeError: ``path`` is not a ``str``, ``bytes`` or
-                :class:`os.PathLike`.
-            HeliosError: ``HELIOS_ERR_IO`` when the file cannot be written;
-                ``HELIOS_ERR_INVALID_ARGUMENT`` for an empty path, one that
-                is not UTF-8 or holds a NUL.
-
-        Thread safety: shareable (one object may be used from any number of
-        threads at once); the file holds the index before or after any write.
-        """
-        raw = os.fsencode(path)
-        with self._native.borrow() as handle:
-            check(LIB.helios_index_save(handle, raw, len(raw)))
-
-    def to_bytes(self) -> bytes:
-        """The index as bytes (those :meth:`save` writes), for :meth:`from_bytes`.
-
-        Thread safety: shareable (one object may be used from any number of
-        threads at once); the bytes hold the index before or after any write.
-        """
-        needed = ctypes.c_size_t()
-        buffer = np.empty(0, np.uint8)
-        with self._native.borrow() as handle:
-            # The first call (NULL, capacity 0) asks for the size; a write on
-            # another thread may grow it before the next call, so ask again.
-            while True:
-                pointer = buffer.ctypes.data_as(_BYTES) if buffer.size else None
-                status = LIB.helios_index_to_bytes(
-                    handle, pointer, buffer.size, ctypes.byref(needed)
-                )
-                if status == Status.BUFFER_TOO_SMALL and needed.value > buffer.size:
-                    buffer = np.empty(needed.value, np.uint8)
-                    continue
-                check(status)
-                break
-        return buffer[: needed.value].tobytes()
-
-    def __getstate__(self) -> Dict[str, Any]:
-        """The index's bytes with its thread count."""
-        return {"index": self.to_bytes(), "threads": self.threads}
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        threads = size_or_auto("threads", state["threads"])
-        self._adopt(_index_from_bytes(state["index"]), threads)
-
-    # ---- lifetime -----------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called.
-
-        Thread safety: shareable (one object may be used from any number of
-        threads at once).
-        """
-        return self._native.closed
-
-    def close(self) -> None:
-        """Release the C index; closing twice is harmless.
-
-        Calls still running on other threads finish first (the C index is
-        freed when the last one returns); later calls raise
-        :class:`ValueError`.
-
-        Thread safety: shareable (one object may be used from any number of
-        threads at once).
-        """
-        self._native.close()
 
     def __repr__(self) -> str:
         fixed = f"{self._kind} {self._metric} dim={self._dim}"

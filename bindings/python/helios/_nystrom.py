@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import operator
-import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
 
 from ._embed import FloatMatrix, _check_matrix, _real
 from ._errors import HeliosError, Status, check
-from ._handle import NativeHandle, NativeOwner
+from ._handle import NativePersistent
 from ._lib import (
     AUTO,
     DTYPE_F32,
@@ -27,13 +26,6 @@ from ._lib import (
     size_t,
 )
 
-#: A file path: ``str``, ``bytes`` or an :class:`os.PathLike` of either.
-PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
-
-#: What :meth:`NystromEngine.from_bytes` reads: ``bytes``, ``bytearray``,
-#: ``memoryview`` or any other object with the buffer protocol.
-BytesLike = Union[bytes, bytearray, memoryview]
-
 _SELECTIONS: Dict[str, int] = {
     "uniform": LANDMARKS_UNIFORM,
     "kmeans++": LANDMARKS_KMEANS_PLUS_PLUS,
@@ -41,7 +33,6 @@ _SELECTIONS: Dict[str, int] = {
 _SELECTION_NAMES: Dict[int, str] = {code: name for name, code in _SELECTIONS.items()}
 
 _U64_MAX = (1 << 64) - 1
-_BYTES = ctypes.POINTER(ctypes.c_uint8)
 
 
 @dataclass(frozen=True)
@@ -150,21 +141,7 @@ def _new_engine(
     return handle.value
 
 
-def _engine_from_bytes(data: BytesLike) -> Optional[int]:
-    """A C engine (its handle) from the bytes of ``helios_nystrom_to_bytes``."""
-    try:
-        view = np.frombuffer(data, np.uint8)  # no copy; read only
-    except TypeError:
-        raise TypeError(
-            f"data must be bytes-like (bytes, bytearray, memoryview), got {type(data).__name__}"
-        ) from None
-    handle = Handle()
-    data_pointer = view.ctypes.data_as(_BYTES)
-    check(LIB.helios_nystrom_from_bytes(data_pointer, view.size, ctypes.byref(handle)))
-    return handle.value
-
-
-class NystromEngine(NativeOwner):
+class NystromEngine(NativePersistent):
     """The incremental Nyström engine: RBF features that grow with the data.
 
     :meth:`build` chooses ``landmark_count`` landmarks among the rows of X
@@ -237,6 +214,35 @@ class NystromEngine(NativeOwner):
     any thread: the C object is freed when the last call using it returns.
     """
 
+    # The shared members of NativePersistent (load, from_bytes, save,
+    # to_bytes, pickling, close), with their docstrings' fields.
+    _native_name = "helios.NystromEngine"
+    _noun = "engine"
+    _doc_fields = {
+        "a_noun": "an engine",
+        "loaded": """Its dtype, landmarks, normaliser and options are the saved ones (it
+        gives the same bits as the saved engine)""",
+        "saved": "built engine",
+        "save_failure": "",
+        "unbuilt_error": """``HELIOS_ERR_INVALID_STATE`` before :meth:`build`;
+                """,
+        "busy_error": "; ``HELIOS_ERR_BUSY``",
+        "unbuilt_note": """
+        Raises :class:`helios.HeliosError` with ``HELIOS_ERR_INVALID_STATE``
+        before :meth:`build`.
+""",
+        "thread_safety": """single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY)""",
+        "file_snapshot": "",
+        "bytes_snapshot": "",
+        "callers": "another thread",
+    }
+
+    @staticmethod
+    def _entry(name: str) -> Any:
+        """The C function ``helios_nystrom_<name>`` (looked up at each call)."""
+        return getattr(LIB, f"helios_nystrom_{name}")
+
     def __init__(
         self,
         gamma: float,
@@ -250,86 +256,19 @@ class NystromEngine(NativeOwner):
         handle = _new_engine(gamma, ridge, landmark_count, selection, seed, threads, dtype)
         self._adopt(handle, AUTO)  # the options already hold the thread count
 
-    # ---- construction from a handle ----------------------------------------
-
-    def _adopt(self, handle: Optional[int], threads: int) -> None:
-        """Own the new C engine ``handle``, cache its fixed options and, unless
-        ``threads`` is :data:`AUTO`, set its thread count; free it on failure."""
-        assert handle is not None, "helios returned HELIOS_OK without an engine"
-        self._native = NativeHandle(handle, LIB.helios_nystrom_free, "helios.NystromEngine")
-        try:
-            options = NystromOptions()
-            code = ctypes.c_int32()
-            with self._native.borrow() as live:
-                check(LIB.helios_nystrom_get_options(live, ctypes.byref(options)))
-                check(LIB.helios_nystrom_info(live, ctypes.byref(code), None, None, None))
-            self._dtype: np.dtype = _DTYPES[code.value]
-            self._gamma = float(options.gamma)
-            self._ridge = float(options.ridge)
-            self._landmark_count = int(options.landmark_count)
-            self._selection = _SELECTION_NAMES[options.selection]
-            self._seed = int(options.seed)
-            if threads != AUTO:
-                self._set_threads(threads)
-        except BaseException:
-            self._native.close()
-            raise
-
-    @classmethod
-    def _from_handle(cls, handle: Optional[int], threads: int) -> NystromEngine:
-        engine = cls.__new__(cls)
-        engine._adopt(handle, threads)
-        return engine
-
-    @classmethod
-    def load(cls, path: PathLike, threads: Optional[int] = None) -> NystromEngine:
-        """Load an engine written by :meth:`save`.
-
-        Its dtype, landmarks, normaliser and options are the saved ones (it
-        gives the same bits as the saved engine); its thread count is
-        ``threads``, which is not saved.
-
-        Args:
-            path: the file, a ``str``, ``bytes`` or :class:`os.PathLike`.
-            threads: worker threads, or ``None`` for
-                :func:`helios.get_num_threads`.
-
-        Raises:
-            TypeError: ``path`` is not a path or ``threads`` not an int.
-            HeliosError: ``HELIOS_ERR_IO`` when the file cannot be read
-                (missing, a folder, no permission); ``HELIOS_ERR_FORMAT``
-                when it is not an engine file, or is truncated, corrupt or of
-                a newer format version; ``HELIOS_ERR_INVALID_ARGUMENT`` for an
-                empty path, one that is not UTF-8 or holds a NUL, or a thread
-                count of 0 or above 1024.
-
-        Thread safety: reentrant (safe to call from any number of threads at once).
-        """
-        raw = os.fsencode(path)
-        thread_count = size_or_auto("threads", threads)
-        handle = Handle()
-        check(LIB.helios_nystrom_load(raw, len(raw), ctypes.byref(handle)))
-        return cls._from_handle(handle.value, thread_count)
-
-    @classmethod
-    def from_bytes(cls, data: BytesLike, threads: Optional[int] = None) -> NystromEngine:
-        """An engine from the bytes of :meth:`to_bytes` (or of a saved file).
-
-        Args:
-            data: ``bytes``, ``bytearray``, ``memoryview`` or any buffer; it
-                is read, not kept.
-            threads: worker threads, or ``None`` for
-                :func:`helios.get_num_threads`.
-
-        Raises:
-            TypeError: ``data`` is not bytes-like or ``threads`` not an int.
-            HeliosError: ``HELIOS_ERR_FORMAT`` when the bytes are not an
-                engine, or are truncated or corrupt.
-
-        Thread safety: reentrant (safe to call from any number of threads at once).
-        """
-        thread_count = size_or_auto("threads", threads)
-        return cls._from_handle(_engine_from_bytes(data), thread_count)
+    def _cache_options(self) -> None:
+        """Cache the dtype and fixed options of the adopted C engine."""
+        options = NystromOptions()
+        code = ctypes.c_int32()
+        with self._native.borrow() as live:
+            check(LIB.helios_nystrom_get_options(live, ctypes.byref(options)))
+            check(LIB.helios_nystrom_info(live, ctypes.byref(code), None, None, None))
+        self._dtype: np.dtype = _DTYPES[code.value]
+        self._gamma = float(options.gamma)
+        self._ridge = float(options.ridge)
+        self._landmark_count = int(options.landmark_count)
+        self._selection = _SELECTION_NAMES[options.selection]
+        self._seed = int(options.seed)
 
     # ---- embedding ----------------------------------------------------------
 
@@ -630,10 +569,6 @@ class NystromEngine(NativeOwner):
     def threads(self, threads: Optional[int]) -> None:
         self._set_threads(size_or_auto("threads", threads))
 
-    def _set_threads(self, count: int) -> None:
-        with self._native.borrow() as handle:
-            check(LIB.helios_nystrom_set_threads(handle, count))
-
     @property
     def dtype(self) -> np.dtype:
         """The element type, ``numpy.float32`` or ``numpy.float64`` (fixed).
@@ -688,97 +623,27 @@ class NystromEngine(NativeOwner):
         """
         return self._seed
 
-    # ---- persistence --------------------------------------------------------
-
-    def save(self, path: PathLike) -> None:
-        """Save the built engine to ``path`` (replaced if it exists).
-
-        The file is versioned and checksummed, and written to a temporary
-        file in the same folder that is then renamed over ``path``, so a
-        reader never sees half a file. The thread count is not saved.
-
-        Raises:
-            TypeError: ``path`` is not a ``str``, ``bytes`` or
-                :class:`os.PathLike`.
-            HeliosError: ``HELIOS_ERR_INVALID_STATE`` before :meth:`build`;
-                ``HELIOS_ERR_IO`` when the file cannot be written;
-                ``HELIOS_ERR_INVALID_ARGUMENT`` for an empty path, one that
-                is not UTF-8 or holds a NUL; ``HELIOS_ERR_BUSY``.
-
-        Thread safety: single-owner (one thread at a time; a second thread
-        gets HELIOS_ERR_BUSY).
-        """
-        raw = os.fsencode(path)
-        with self._native.borrow() as handle:
-            check(LIB.helios_nystrom_save(handle, raw, len(raw)))
-
-    def to_bytes(self) -> bytes:
-        """The built engine as bytes (those :meth:`save` writes), for :meth:`from_bytes`.
-
-        Raises :class:`helios.HeliosError` with ``HELIOS_ERR_INVALID_STATE``
-        before :meth:`build`.
-
-        Thread safety: single-owner (one thread at a time; a second thread
-        gets HELIOS_ERR_BUSY).
-        """
-        needed = ctypes.c_size_t()
-        with self._native.borrow() as handle:
-            # NULL with capacity 0 asks for the size (answered with BUFFER_TOO_SMALL).
-            status = LIB.helios_nystrom_to_bytes(handle, None, 0, ctypes.byref(needed))
-            if status != Status.BUFFER_TOO_SMALL:
-                check(status)
-            data = np.empty(needed.value, np.uint8)
-            status = LIB.helios_nystrom_to_bytes(
-                handle, data.ctypes.data_as(_BYTES), data.size, None
-            )
-            check(status)
-        return data.tobytes()
+    # ---- persistence (the rest is shared: see NativePersistent) ----------
 
     def __getstate__(self) -> Dict[str, Any]:
         """A built engine's bytes, or an unbuilt one's options, with the thread count."""
-        state: Dict[str, Any] = {"threads": self.threads}
         if self.built:
-            state["engine"] = self.to_bytes()
-        else:
-            state["options"] = {
-                "gamma": self._gamma,
-                "ridge": self._ridge,
-                "landmark_count": self._landmark_count,
-                "selection": self._selection,
-                "seed": self._seed,
-                "dtype": self._dtype.name,
-            }
-        return state
+            return super().__getstate__()
+        options = {
+            "gamma": self._gamma,
+            "ridge": self._ridge,
+            "landmark_count": self._landmark_count,
+            "selection": self._selection,
+            "seed": self._seed,
+            "dtype": self._dtype.name,
+        }
+        return {"threads": self.threads, "options": options}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         if "engine" in state:
-            threads = size_or_auto("threads", state["threads"])
-            self._adopt(_engine_from_bytes(state["engine"]), threads)
+            super().__setstate__(state)
         else:
             self._adopt(_new_engine(**state["options"], threads=state["threads"]), AUTO)
-
-    # ---- lifetime -----------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called.
-
-        Thread safety: shareable (one object may be used from any number of
-        threads at once).
-        """
-        return self._native.closed
-
-    def close(self) -> None:
-        """Release the C engine; closing twice is harmless.
-
-        Calls still running on another thread finish first (the C engine is
-        freed when the last one returns); later calls raise
-        :class:`ValueError`.
-
-        Thread safety: shareable (one object may be used from any number of
-        threads at once).
-        """
-        self._native.close()
 
     def __repr__(self) -> str:
         fixed = (
