@@ -753,3 +753,37 @@ fn bad_input_gets_a_specific_error() {
     assert_eq!(small.unwrap_err().kind(), ErrorKind::BufferTooSmall);
     assert_eq!(index.len(), 300);
 }
+
+#[test]
+fn kernels_of_a_parallel_map_may_search_and_add() {
+    // Searches and adds from inside the pool's own kernels: a search there
+    // runs on its kernel's thread alone, so no worker waits on the pool
+    // while holding the read lock an add is queued behind.
+    let dim = 8;
+    let base = noise_f32(2000 * dim, 97);
+    let queries = noise_f32(20 * dim, 98);
+    let index = flat(dim, Metric::L2);
+    index.add(matrix(&base[..1000 * dim], dim), None).unwrap();
+    let expected = search(&index, &queries, 5, 1);
+    let input: Vec<f32> = (0..64).map(|i| i as f32).collect();
+    helios::parallel_map(&input, 0, Some(1), Threads::Exactly(2), |block, _, out| {
+        let i = block[0] as usize;
+        if i.is_multiple_of(2) {
+            // Batches that are far away: they never change these hits.
+            let far: Vec<f32> = base[i * dim..(i + 1) * dim]
+                .iter()
+                .map(|v| v + 1e3)
+                .collect();
+            index
+                .add(matrix(&far, dim), Some(&[10_000 + i as u64]))
+                .unwrap();
+        } else {
+            let got = search(&index, &queries, 5, 2);
+            assert_eq!(got, expected);
+        }
+        out[0] = 0.0;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(index.len(), 1032);
+}
