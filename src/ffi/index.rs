@@ -6,6 +6,7 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
+use super::embed::RawMatrix;
 use super::handle::{
     address_range, output_slice, path_arg, ranges_overlap, read_options, release, report_needed,
     retain, share, slice_in, to_threads,
@@ -96,12 +97,8 @@ unsafe fn vectors<'a>(
     dim: usize,
     name: &'static str,
 ) -> Result<Matrix<'a, f32>> {
-    let len = n
-        .checked_mul(dim)
-        .ok_or_else(|| Error::invalid(format!("{name}: n {n} x dim {dim} overflows")))?;
-    // SAFETY: per the contract.
-    let data = unsafe { slice_in(data, len, name) }?;
-    Matrix::new(data, n, dim)
+    // SAFETY: per the contract (a dense matrix: the stride is `dim`).
+    unsafe { RawMatrix::new(data, n, dim, dim).borrow(name) }
 }
 
 /// The default options: a flat L2 index of dim 0 (set it), PQ settings

@@ -25,6 +25,7 @@ mod topk;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -33,7 +34,7 @@ use self::pq::{Codebook, PqScan, TABLE_WIDTH};
 use self::topk::TopK;
 use crate::embed::Matrix;
 use crate::error::{Error, Result};
-use crate::exec::{run_blocks, Threads, MAX_THREADS};
+use crate::exec::{run_blocks, Threads};
 use crate::persist::{read_file, seal, unseal, write_atomically, Reader};
 use crate::rng::uniform_sample;
 
@@ -44,21 +45,34 @@ pub const MAX_DIM: usize = 1 << 24;
 /// `f32::MAX`, so that `||q||² + ||x||² - 2 q·x` never overflows.
 const MAX_SQUARED_NORM: f32 = f32::MAX / 4.0;
 
-/// Why a vector cannot be stored or searched: a NaN or infinite value, or a
-/// squared norm above [`MAX_SQUARED_NORM`].
-fn unusable(row: &[f32]) -> Option<String> {
-    if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-        return Some(format!("holds a NaN or infinite value (column {j})"));
+/// A checked batch of vectors: the rows, copied row-major, and their
+/// squared norms (by the distance kernel's own arithmetic).
+struct Batch {
+    rows: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl Batch {
+    /// Check `rows` (each `dim` long): every value finite and every squared
+    /// norm at most [`MAX_SQUARED_NORM`]. The error names the first bad row
+    /// and what is wrong with it.
+    fn new(rows: Vec<f32>, dim: usize) -> std::result::Result<Batch, (usize, String)> {
+        let norms = squared_norms(&rows, dim);
+        for (i, (row, &norm)) in rows.chunks_exact(dim).zip(&norms).enumerate() {
+            if let Some(j) = row.iter().position(|v| !v.is_finite()) {
+                return Err((i, format!("holds a NaN or infinite value (column {j})")));
+            }
+            if norm > MAX_SQUARED_NORM {
+                return Err((
+                    i,
+                    "is too large: its squared norm exceeds f32::MAX / 4, so distances would \
+                     overflow"
+                        .into(),
+                ));
+            }
+        }
+        Ok(Batch { rows, norms })
     }
-    let norm: f32 = row.iter().map(|v| v * v).sum();
-    // The values are finite, so the sum is a number (an overflow is +inf).
-    if norm > MAX_SQUARED_NORM {
-        return Some(
-            "is too large: its squared norm exceeds f32::MAX / 4, so distances would overflow"
-                .into(),
-        );
-    }
-    None
 }
 
 /// The id that pads a result row when the index holds fewer than k vectors
@@ -215,7 +229,9 @@ pub struct SearchResults {
 enum Data {
     Flat(FlatStore),
     Pq {
-        codebook: Option<Codebook>,
+        /// Shared with the adds in flight, which encode outside the lock
+        /// and check, under it, that the codebook is still this one.
+        codebook: Option<Arc<Codebook>>,
         codes: Vec<u8>,
     },
 }
@@ -317,7 +333,7 @@ impl VectorIndex {
         threads.resolve()?;
         let value = match threads {
             Threads::Auto => 0,
-            Threads::Exactly(n) => n.min(MAX_THREADS),
+            Threads::Exactly(n) => n,
         };
         self.threads.store(value, Ordering::Relaxed);
         Ok(())
@@ -341,10 +357,10 @@ impl VectorIndex {
         }
     }
 
-    /// Check a batch of vectors: the dimension, at least one row, finite
-    /// values and squared norms that fit in f32 (the last two are
-    /// [`Error::Numeric`], as for the feature map).
-    fn check_vectors(&self, x: &Matrix<'_, f32>, name: &str) -> Result<()> {
+    /// Check a batch of vectors (the dimension, at least one row, then
+    /// [`Batch::new`]'s checks, which are [`Error::Numeric`], as for the
+    /// feature map) and copy it row-major with its squared norms.
+    fn batch(&self, x: &Matrix<'_, f32>, name: &str) -> Result<Batch> {
         if x.cols() != self.options.dim {
             return Err(Error::invalid(format!(
                 "{name}: {} values per vector, but the index has dim {}",
@@ -355,12 +371,12 @@ impl VectorIndex {
         if x.rows() == 0 {
             return Err(Error::invalid(format!("{name}: no vectors (n = 0)")));
         }
+        let mut rows = Vec::with_capacity(x.rows() * x.cols());
         for i in 0..x.rows() {
-            if let Some(why) = unusable(x.row(i)) {
-                return Err(Error::Numeric(format!("row {i} of {name} {why}")));
-            }
+            rows.extend_from_slice(x.row(i));
         }
-        Ok(())
+        Batch::new(rows, x.cols())
+            .map_err(|(i, why)| Error::Numeric(format!("row {i} of {name} {why}")))
     }
 
     /// Train the PQ codebooks on `x` (at least 2^nbits vectors; a seeded
@@ -368,7 +384,7 @@ impl VectorIndex {
     /// no training: the call only checks `x`. Retraining is allowed while
     /// the index is empty.
     pub fn train(&self, x: Matrix<'_, f32>) -> Result<()> {
-        self.check_vectors(&x, "X")?;
+        let batch = self.batch(&x, "X")?;
         if self.options.kind == IndexKind::Flat {
             return Ok(());
         }
@@ -409,8 +425,11 @@ impl VectorIndex {
             Vec::new,
             |points: &mut Vec<f32>, j, block| {
                 points.clear();
+                let dim = m * dsub;
                 for &r in &rows {
-                    points.extend_from_slice(&x.row(r)[j * dsub..(j + 1) * dsub]);
+                    points.extend_from_slice(
+                        &batch.rows[r * dim + j * dsub..r * dim + (j + 1) * dsub],
+                    );
                 }
                 let sub_seed = seed ^ (j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 block.copy_from_slice(&kmeans::train(points, dsub, k, iterations, sub_seed));
@@ -425,7 +444,7 @@ impl VectorIndex {
             ));
         }
         if let Data::Pq { codebook, .. } = &mut state.data {
-            *codebook = Some(Codebook::new(m, k, dsub, centroids));
+            *codebook = Some(Arc::new(Codebook::new(m, k, dsub, centroids)));
         }
         Ok(())
     }
@@ -435,7 +454,7 @@ impl VectorIndex {
     /// one past the largest id ever added (0, 1, 2, ... on a fresh index).
     /// Nothing is added when the call fails.
     pub fn add(&self, x: Matrix<'_, f32>, ids: Option<&[u64]>) -> Result<()> {
-        self.check_vectors(&x, "X")?;
+        let Batch { rows, norms } = self.batch(&x, "X")?;
         let n = x.rows();
         if let Some(ids) = ids {
             if ids.len() != n {
@@ -446,12 +465,8 @@ impl VectorIndex {
             }
         }
         let dim = self.options.dim;
-        let mut rows = Vec::with_capacity(n * dim);
-        for i in 0..n {
-            rows.extend_from_slice(x.row(i));
-        }
         let threads = self.threads().resolve()?;
-        // The expensive part (norms or codes) runs before the write lock.
+        // The expensive part (the codes) runs before the write lock.
         let codebook = match &self.state.read().data {
             Data::Pq { codebook: None, .. } => {
                 return Err(Error::InvalidState(
@@ -461,7 +476,7 @@ impl VectorIndex {
             Data::Pq {
                 codebook: Some(book),
                 ..
-            } => Some(book.clone()),
+            } => Some(Arc::clone(book)),
             Data::Flat(_) => None,
         };
         let encoded = match &codebook {
@@ -485,11 +500,6 @@ impl VectorIndex {
                 codes
             }
             None => Vec::new(),
-        };
-        let norms = if codebook.is_none() {
-            squared_norms(&rows, dim)
-        } else {
-            Vec::new()
         };
 
         let mut state = self.state.write();
@@ -532,7 +542,7 @@ impl VectorIndex {
         if let (Some(book), Data::Pq { codebook, .. }) = (&codebook, &state.data) {
             let same = codebook
                 .as_ref()
-                .is_some_and(|current| current.centroids == book.centroids);
+                .is_some_and(|current| Arc::ptr_eq(current, book));
             if !same {
                 return Err(Error::InvalidState(
                     "the index was trained again during add: add the vectors again".into(),
@@ -659,7 +669,10 @@ impl VectorIndex {
         if k == 0 {
             return Err(Error::invalid("k is 0: ask for at least one neighbour"));
         }
-        self.check_vectors(&queries, "queries")?;
+        let Batch {
+            rows,
+            norms: query_norms,
+        } = self.batch(&queries, "queries")?;
         let n_queries = queries.rows();
         let needed = n_queries
             .checked_mul(k)
@@ -687,10 +700,6 @@ impl VectorIndex {
         }
         let dim = self.options.dim;
         let metric = self.options.metric;
-        let mut rows = Vec::with_capacity(n_queries * dim);
-        for i in 0..n_queries {
-            rows.extend_from_slice(queries.row(i));
-        }
 
         let state = self.state.read();
         let count = state.ids.len();
@@ -707,7 +716,6 @@ impl VectorIndex {
             Data::Flat(_) => None,
         };
         let kept = k.min(count);
-        let query_norms = squared_norms(&rows, dim);
 
         // Tasks: query blocks x ranges of stored vectors. The hits do not
         // depend on this split (see `topk`), so it may follow the thread count.
@@ -1037,16 +1045,10 @@ impl VectorIndex {
         let data = match kind {
             IndexKind::Flat => {
                 let values: Vec<f32> = (0..count * dim).map(|_| reader.f32()).collect();
-                if let Some((i, why)) = values
-                    .chunks_exact(dim)
-                    .enumerate()
-                    .find_map(|(i, row)| unusable(row).map(|why| (i, why)))
-                {
-                    return Err(format(format!("stored vector {i} {why}")));
-                }
-                let norms = squared_norms(&values, dim);
+                let Batch { rows, norms } = Batch::new(values, dim)
+                    .map_err(|(i, why)| format(format!("stored vector {i} {why}")))?;
                 let mut store = FlatStore::new(dim);
-                store.extend(values.chunks_exact(dim), &norms);
+                store.extend(rows.chunks_exact(dim), &norms);
                 Data::Flat(store)
             }
             IndexKind::ProductQuantized => {
@@ -1055,7 +1057,7 @@ impl VectorIndex {
                     if centroids.iter().any(|v| !v.is_finite()) {
                         return Err(format("a codebook holds a NaN or infinite value".into()));
                     }
-                    Some(Codebook::new(pq_m, k, dsub, centroids))
+                    Some(Arc::new(Codebook::new(pq_m, k, dsub, centroids)))
                 } else {
                     None
                 };

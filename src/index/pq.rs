@@ -12,7 +12,6 @@ use super::topk::{Hit, TopK};
 use super::Metric;
 
 /// The trained codebooks.
-#[derive(Clone)]
 pub(crate) struct Codebook {
     pub(crate) m: usize,
     pub(crate) k: usize,
@@ -156,6 +155,15 @@ impl PqScan<'_> {
     }
 }
 
+/// The four codes of a quad (`4 * m` bytes).
+#[inline(always)]
+fn split_quad(quad: &[u8], m: usize) -> [&[u8]; 4] {
+    let (c0, rest) = quad.split_at(m);
+    let (c1, rest) = rest.split_at(m);
+    let (c2, c3) = rest.split_at(m);
+    [c0, c1, c2, c3]
+}
+
 /// Offer `key` for vector `id` to `heap` when it can enter.
 #[inline(always)]
 fn offer(heap: &mut TopK, threshold: &mut f32, key: f32, id: u64) {
@@ -173,9 +181,7 @@ fn scan_one(rows: &[[f32; TABLE_WIDTH]], m: usize, codes: &[u8], ids: &[u64], he
     let mut quads = codes.chunks_exact(4 * m);
     let mut i = 0;
     for quad in &mut quads {
-        let (c0, rest) = quad.split_at(m);
-        let (c1, rest) = rest.split_at(m);
-        let (c2, c3) = rest.split_at(m);
+        let [c0, c1, c2, c3] = split_quad(quad, m);
         let mut s = [0.0f32; 4];
         for ((((row, &a), &b), &c), &d) in rows.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
             s[0] += row[usize::from(a)];
@@ -209,9 +215,7 @@ fn scan_pair(
     let mut quads = codes.chunks_exact(4 * m);
     let mut i = 0;
     for quad in &mut quads {
-        let (c0, rest) = quad.split_at(m);
-        let (c1, rest) = rest.split_at(m);
-        let (c2, c3) = rest.split_at(m);
+        let [c0, c1, c2, c3] = split_quad(quad, m);
         let mut s = [[0.0f32; 4]; 2];
         for (((((row0, row1), &a), &b), &c), &d) in
             rows[0].iter().zip(rows[1]).zip(c0).zip(c1).zip(c2).zip(c3)

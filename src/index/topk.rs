@@ -90,11 +90,11 @@ impl TopK {
         }
     }
 
-    /// The hits held, best first (the heap is left empty).
+    /// The hits held, best first, in a new vector of their exact size (the
+    /// heap is left empty, keeping its allocation for the next use).
     pub(crate) fn drain_sorted(&mut self) -> Vec<Hit> {
-        let mut hits = std::mem::take(&mut self.heap);
+        let mut hits = self.heap.split_off(0);
         hits.sort_unstable_by(Hit::order);
-        self.heap = Vec::with_capacity(self.k);
         hits
     }
 }

@@ -953,7 +953,7 @@ static void test_bad_input(void) {
     CHECK_STATUS(helios_index_train(index, NULL, 4, 10), HELIOS_ERR_NULL_ARGUMENT, "`x`");
     CHECK_STATUS(helios_index_train(index, bad, 0, 10), HELIOS_ERR_INVALID_ARGUMENT, "n = 0");
     CHECK_STATUS(helios_index_train(index, bad, 4, 5), HELIOS_ERR_INVALID_ARGUMENT, "has dim 10");
-    CHECK_STATUS(helios_index_train(index, bad, SIZE_MAX / 2, 10), HELIOS_ERR_INVALID_ARGUMENT, "overflows");
+    CHECK_STATUS(helios_index_train(index, bad, SIZE_MAX / 2, 10), HELIOS_ERR_INVALID_ARGUMENT, "rows of stride 10 overflow");
     bad[13] = NAN;
     CHECK_STATUS(helios_index_train(index, bad, 4, 10), HELIOS_ERR_NUMERIC, "row 1 of X holds a NaN");
     bad[13] = -INFINITY;
@@ -981,7 +981,7 @@ static void test_bad_input(void) {
     CHECK_STATUS(helios_index_add(index, x, 0, 3, NULL), HELIOS_ERR_INVALID_ARGUMENT, "n = 0");
     CHECK_STATUS(helios_index_add(index, x, 1, 4, NULL), HELIOS_ERR_INVALID_ARGUMENT,
                  "X: 4 values per vector, but the index has dim 3");
-    CHECK_STATUS(helios_index_add(index, x, SIZE_MAX / 2, 3, NULL), HELIOS_ERR_INVALID_ARGUMENT, "overflows");
+    CHECK_STATUS(helios_index_add(index, x, SIZE_MAX / 2, 3, NULL), HELIOS_ERR_INVALID_ARGUMENT, "rows of stride 3 overflow");
     CHECK_STATUS(helios_index_add(index, nan_row, 1, 3, NULL), HELIOS_ERR_NUMERIC, "NaN or infinite");
     CHECK_STATUS(helios_index_add(index, inf_row, 1, 3, NULL), HELIOS_ERR_NUMERIC, "NaN or infinite");
     CHECK_STATUS(helios_index_add(index, x, 2, 3, taken), HELIOS_ERR_INVALID_ARGUMENT, "ids[1] = 2 is already");
@@ -1029,7 +1029,7 @@ static void test_bad_input(void) {
     CHECK_STATUS(helios_index_search(index, inf_row, 1, 3, 2, NULL, distances, 16, ids, 16, NULL),
                  HELIOS_ERR_NUMERIC, "NaN or infinite");
     CHECK_STATUS(helios_index_search(index, q, SIZE_MAX / 2, 3, 1, NULL, distances, 16, ids, 16, NULL),
-                 HELIOS_ERR_INVALID_ARGUMENT, "overflows");
+                 HELIOS_ERR_INVALID_ARGUMENT, "rows of stride 3 overflow");
     CHECK_STATUS(helios_index_search(index, q, SIZE_MAX / 2, 3, 3, NULL, distances, 16, ids, 16, &needed),
                  HELIOS_ERR_INVALID_ARGUMENT, "overflows");
     CHECK(needed == SIZE_MAX);
