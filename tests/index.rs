@@ -182,6 +182,24 @@ fn a_large_k_ranks_everything_and_an_impossible_one_is_an_error() {
 }
 
 #[test]
+fn a_flat_index_ignores_the_pq_settings() {
+    // Equal flat indexes report and save equal options, whatever PQ
+    // settings they were created with.
+    let mut odd = IndexOptions::flat(3, Metric::InnerProduct);
+    (odd.pq_m, odd.pq_nbits, odd.train_iterations, odd.seed) = (3, 2, 7, 99);
+    let (a, b) = (
+        VectorIndex::new(odd).unwrap(),
+        flat(3, Metric::InnerProduct),
+    );
+    assert_eq!(a.options(), b.options());
+    assert_eq!(a.options().pq_m, IndexOptions::default().pq_m);
+    for index in [&a, &b] {
+        index.add(matrix(&[1.0, 2.0, 3.0], 3), Some(&[5])).unwrap();
+    }
+    assert_eq!(a.to_bytes(), b.to_bytes());
+}
+
+#[test]
 fn duplicates_tie_exactly_and_go_to_the_smaller_id() {
     let dim = 7;
     let row = noise_f32(dim, 5);

@@ -698,3 +698,39 @@ pub unsafe extern "C" fn helios_index_from_bytes(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_inside_keeps_the_index_alive_through_a_free() {
+        let mut options = helios_index_default_options();
+        options.dim = 2;
+        let mut handle = std::ptr::null_mut();
+        // SAFETY: valid options and a writable out pointer.
+        let status = unsafe { helios_index_new(&options, &mut handle) };
+        assert_eq!(status, HeliosStatus::HELIOS_OK);
+        let points = [0.0f32, 0.0, 3.0, 4.0];
+        // SAFETY: a live handle and 2 x 2 floats.
+        let status = unsafe { helios_index_add(handle, points.as_ptr(), 2, 2, std::ptr::null()) };
+        assert_eq!(status, HeliosStatus::HELIOS_OK);
+        // What every entry point holds while it runs, taken as a call
+        // from another thread would take it.
+        // SAFETY: a live handle.
+        let inside = unsafe { entered(handle) }.unwrap();
+        assert_eq!(Arc::strong_count(&inside), 2);
+        // The caller frees its handle while that call is inside.
+        // SAFETY: a live handle, released once.
+        unsafe { helios_index_free(handle) };
+        assert_eq!(Arc::strong_count(&inside), 1);
+        // The call still sees a whole index, and the memory goes with it.
+        let query = Matrix::new(&[3.0f32, 3.0], 1, 2).unwrap();
+        let hits = inside
+            .index
+            .search(query, 2, &SearchOptions::default())
+            .unwrap();
+        assert_eq!(hits.ids, vec![1, 0]);
+        assert_eq!(hits.distances, vec![1.0, 18.0]);
+    }
+}

@@ -1035,6 +1035,12 @@ static void test_bad_input(void) {
     CHECK(needed == SIZE_MAX);
     CHECK_STATUS(helios_index_search(index, q, 1, 3, 2, NULL, (float *)q, 3, ids, 16, NULL),
                  HELIOS_ERR_INVALID_ARGUMENT, "overlaps `queries`");
+    /* ids overlapping the queries or the distances (different types, same bytes) */
+    uint64_t shared[8] = {0};
+    CHECK_STATUS(helios_index_search(index, (const float *)shared, 1, 3, 2, NULL, distances, 16, shared, 8, NULL),
+                 HELIOS_ERR_INVALID_ARGUMENT, "`ids` overlaps `queries`");
+    CHECK_STATUS(helios_index_search(index, q, 1, 3, 2, NULL, (float *)shared, 16, shared, 8, NULL),
+                 HELIOS_ERR_INVALID_ARGUMENT, "`ids` overlaps `distances`");
     search.struct_size = 4;
     CHECK_STATUS(helios_index_search(index, q, 1, 3, 2, &search, distances, 16, ids, 16, NULL),
                  HELIOS_ERR_INVALID_ARGUMENT, "struct_size is 4");
@@ -1057,6 +1063,11 @@ static void test_bad_input(void) {
     needed = 0;
     CHECK_STATUS(helios_index_search(index, q, 1, 3, 4, NULL, NULL, 0, NULL, 0, &needed), HELIOS_ERR_BUFFER_TOO_SMALL,
                  "4 are needed");
+    CHECK(needed == 4);
+    /* the ids capacity is checked before any overlap: a NULL ids of capacity 0 asks too */
+    needed = 0;
+    CHECK_STATUS(helios_index_search(index, q, 1, 3, 4, NULL, distances, 16, NULL, 0, &needed),
+                 HELIOS_ERR_BUFFER_TOO_SMALL, "`ids` holds 0 elements but 4 are needed");
     CHECK(needed == 4);
 
     /* reconstruct, count, is_trained, get_options, set_threads */
