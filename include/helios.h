@@ -67,6 +67,10 @@
 // vectors (`UINT64_MAX`; -1 read as `int64_t`, as faiss does).
 #define HELIOS_NO_ID 18446744073709551615ull
 
+// `helios_tokenizer_token_to_id` writes this id for a token that is not in
+// the vocabulary (`UINT32_MAX`).
+#define HELIOS_NO_TOKEN 4294967295
+
 // The result of every fallible helios function. `HELIOS_OK` is 0; on any
 // other value `helios_last_error()` holds a message for the calling thread.
 typedef enum HeliosStatus {
@@ -107,6 +111,12 @@ typedef struct HeliosCancelToken HeliosCancelToken;
 // A Nyström engine. Opaque; single-owner: a second thread that calls into an
 // engine while another is inside gets `HELIOS_ERR_BUSY`.
 typedef struct HeliosNystromEngine HeliosNystromEngine;
+
+// A tokenizer: text to token ids and back (byte-level BPE as in GPT-2, or
+// one token per character), Hugging Face `tokenizer.json` compatible.
+// Opaque; shareable: immutable after construction, so any number of threads
+// may encode and decode with one tokenizer at once.
+typedef struct HeliosTokenizer HeliosTokenizer;
 
 // A vector index. Opaque; shareable: searches run concurrently, while
 // train, add and remove wait for each other and for the searches in flight,
@@ -215,6 +225,48 @@ typedef struct HeliosSearchOptions {
   // setting. Results do not depend on it.
   size_t threads;
 } HeliosSearchOptions;
+
+// Training progress: called with the merges done and the merges planned
+// (BPE; char-level training calls it once with 1, 1) and the caller's
+// `user_data`. Return 0 to go on, non-zero to stop the training with
+// `HELIOS_ERR_CANCELLED`. It runs on the thread that called the trainer.
+typedef int32_t (*HeliosTrainProgressFn)(size_t done, size_t total, void *user_data);
+
+// The settings of tokenizer training. Fill it with
+// `helios_tokenizer_default_train_options()` and change the fields you
+// need, so that `struct_size` is right.
+typedef struct HeliosTokenizerTrainOptions {
+  // `sizeof(HeliosTokenizerTrainOptions)`; read first, refused when it
+  // differs.
+  size_t struct_size;
+  // BPE: the final vocabulary size, special tokens and the 256 byte tokens
+  // included (default 30000). Char-level: 0 (default for char-level too)
+  // keeps every character; otherwise at most this many tokens, the most
+  // frequent characters kept.
+  size_t vocab_size;
+  // BPE: a pair seen fewer times is never merged; char-level: a character
+  // seen fewer times is left out. 0 (default) means 2 for BPE and 1 for
+  // char-level.
+  size_t min_frequency;
+  // `special_tokens_count` NUL-terminated UTF-8 strings, matched whole in
+  // the text and given ids 0, 1, ... in order; NULL when the count is 0.
+  const char *const *special_tokens;
+  // The number of special tokens.
+  size_t special_tokens_count;
+  // Char-level only: a NUL-terminated token for characters outside the
+  // vocabulary (added as a special token), or NULL (default): encoding such
+  // a character is then `HELIOS_ERR_INVALID_ARGUMENT`.
+  const char *unk_token;
+  // Workers for counting the corpus, or `HELIOS_AUTO` (default). The
+  // result does not depend on it.
+  size_t threads;
+  // A token checked between merges, or NULL (default).
+  const struct HeliosCancelToken *cancel;
+  // A progress callback, or NULL (default).
+  HeliosTrainProgressFn progress;
+  // Passed to `progress` as is.
+  void *progress_user_data;
+} HeliosTokenizerTrainOptions;
 
 #ifdef __cplusplus
 extern "C" {
@@ -912,6 +964,253 @@ enum HeliosStatus helios_index_to_bytes(const struct HeliosVectorIndex *index, u
 // # Safety
 // `data` is NULL or points to `len` readable bytes; `out` is NULL or writable.
 enum HeliosStatus helios_index_from_bytes(const uint8_t *data, size_t len, struct HeliosVectorIndex **out);
+
+// The default training options: vocab_size 30000 (set 0 for char-level to
+// keep every character), min_frequency 0 (the trainer's default), no special
+// or unknown token, `HELIOS_AUTO` threads, no cancel token or callback.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+struct HeliosTokenizerTrainOptions helios_tokenizer_default_train_options(void);
+
+// Load a Hugging Face `tokenizer.json` (BPE models, byte-level or not, and
+// their ByteLevel / Lowercase / Fuse stages) from `path` (`path_len` bytes
+// of UTF-8) into `*out`; free it with `helios_tokenizer_free`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (path
+// not UTF-8 or empty), `HELIOS_ERR_IO` (cannot read the file),
+// `HELIOS_ERR_FORMAT` (not JSON, truncated, a field missing or of the wrong
+// type, ids with gaps, merges naming unknown tokens; the message names the
+// field), `HELIOS_ERR_UNSUPPORTED` (a component helios does not implement,
+// for example a WordPiece model; the message names it).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `path` is NULL or points to `path_len` readable bytes; `out` is NULL or
+// writable.
+enum HeliosStatus helios_tokenizer_from_file(const char *path, size_t path_len, struct HeliosTokenizer **out);
+
+// A tokenizer from the `len` bytes of a `tokenizer.json` text (for example
+// from `helios_tokenizer_to_json`). Errors as `helios_tokenizer_from_file`,
+// without `HELIOS_ERR_IO`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `json` is NULL or points to `len` readable bytes; `out` is NULL or
+// writable.
+enum HeliosStatus helios_tokenizer_from_json(const uint8_t *json, size_t len, struct HeliosTokenizer **out);
+
+// Load GPT-2's `vocab.json` and `merges.txt` (each a path of the given byte
+// length): a byte-level BPE with GPT-2's settings; `<|endoftext|>`, when in
+// the vocabulary, is a special token. Errors as `helios_tokenizer_from_file`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `vocab` and `merges` are NULL or point to their lengths in readable bytes;
+// `out` is NULL or writable.
+enum HeliosStatus helios_tokenizer_from_vocab_merges(const char *vocab, size_t vocab_len, const char *merges, size_t merges_len, struct HeliosTokenizer **out);
+
+// Load the tokenizer of a model directory: `dir/tokenizer.json` when
+// present, else `dir/vocab.json` + `dir/merges.txt` (`HELIOS_ERR_IO` when
+// neither is there). Errors as `helios_tokenizer_from_file`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `dir` is NULL or points to `dir_len` readable bytes; `out` is NULL or
+// writable.
+enum HeliosStatus helios_tokenizer_from_pretrained_dir(const char *dir, size_t dir_len, struct HeliosTokenizer **out);
+
+// Train a byte-level BPE tokenizer (GPT-2's split pattern and byte
+// alphabet, as Hugging Face's `ByteLevelBPETokenizer`) on `count` texts of
+// `lengths[i]` UTF-8 bytes each, and store it in `*out`. Each step merges the
+// most frequent adjacent pair; ties go to the pair with the smallest (left
+// id, right id), so the same corpus and options give the same tokenizer on
+// every machine and thread count. `options` NULL means the defaults.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (a text
+// not UTF-8 (the message names the text and byte offset), an empty corpus,
+// vocab_size below the special tokens + 256, an empty or repeated special
+// token, unk_token set, bad struct_size, threads 0 or > 1024),
+// `HELIOS_ERR_CANCELLED` (the token was raised or the callback returned
+// non-zero).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `texts` and `lengths` are NULL or hold `count` elements, each text
+// pointing to its length in readable bytes; `options` is NULL or valid;
+// `out` is NULL or writable.
+enum HeliosStatus helios_tokenizer_train_bpe(const char *const *texts, const size_t *lengths, size_t count, const struct HeliosTokenizerTrainOptions *options, struct HeliosTokenizer **out);
+
+// `helios_tokenizer_train_bpe` on the contents of `count` UTF-8 files, each
+// path given as bytes and a length. Adds `HELIOS_ERR_IO` to its errors.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `paths` and `path_lengths` are NULL or hold `count` elements, each path
+// pointing to its length in readable bytes; `options` is NULL or valid;
+// `out` is NULL or writable.
+enum HeliosStatus helios_tokenizer_train_bpe_files(const char *const *paths, const size_t *path_lengths, size_t count, const struct HeliosTokenizerTrainOptions *options, struct HeliosTokenizer **out);
+
+// Train a char-level tokenizer (one token per Unicode scalar value): the
+// special tokens, the unknown token, then the characters of the texts by
+// code point (the `vocab_size` most frequent when it is not 0). Errors as
+// `helios_tokenizer_train_bpe` (unk_token allowed; vocab_size leaving no room
+// for characters is `HELIOS_ERR_INVALID_ARGUMENT`).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// As `helios_tokenizer_train_bpe`.
+enum HeliosStatus helios_tokenizer_train_char(const char *const *texts, const size_t *lengths, size_t count, const struct HeliosTokenizerTrainOptions *options, struct HeliosTokenizer **out);
+
+// Release the caller's handle; NULL is a no-op. The memory goes when the
+// last call that is still inside the tokenizer (from another thread)
+// returns.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); the handle must not be used after this call.
+//
+// # Safety
+// `tokenizer` is NULL or a live handle, released once.
+void helios_tokenizer_free(struct HeliosTokenizer *tokenizer);
+
+// Write the tokenizer as a Hugging Face `tokenizer.json` to `path`
+// atomically (a temporary file renamed over the target). Hugging Face
+// `tokenizers` loads it and encodes identically.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (path),
+// `HELIOS_ERR_IO`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `tokenizer` is NULL or live; `path` is NULL or points to `path_len`
+// readable bytes.
+enum HeliosStatus helios_tokenizer_save(const struct HeliosTokenizer *tokenizer, const char *path, size_t path_len);
+
+// The `tokenizer.json` text (UTF-8, not NUL-terminated) into `out`
+// (`capacity` bytes). `*out_needed` (when not NULL) receives its length; call
+// with `out` NULL and capacity 0 to ask for it
+// (`HELIOS_ERR_BUFFER_TOO_SMALL`), then again with a buffer that large.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `tokenizer` is NULL or live; `out` is NULL or holds `capacity` writable
+// bytes; `out_needed` is NULL or writable.
+enum HeliosStatus helios_tokenizer_to_json(const struct HeliosTokenizer *tokenizer, uint8_t *out, size_t capacity, size_t *out_needed);
+
+// Encode `len` bytes of UTF-8 `text` into `ids` (room for `capacity`).
+// `offsets`, when not NULL, holds `2 * capacity` elements and receives each
+// token's `[start, end)` byte range in `text` (a byte-level token that holds
+// part of a multi-byte character covers just its bytes). `*out_count`
+// receives the number of tokens, also when the buffer is too small: call
+// with capacity 0 to ask, then again. Added tokens such as `<|endoftext|>`
+// are matched in the text first.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT` (tokenizer, text when len > 0,
+// out_count, ids when needed), `HELIOS_ERR_INVALID_ARGUMENT` (text not
+// UTF-8, the message giving the byte offset; a character outside the
+// vocabulary of a tokenizer without an unknown token),
+// `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `tokenizer` is NULL or live; `text` is NULL or holds `len` readable bytes;
+// `ids` is NULL or holds `capacity` writable ids; `offsets` is NULL or holds
+// `2 * capacity` writable elements; `out_count` is NULL or writable.
+enum HeliosStatus helios_tokenizer_encode(const struct HeliosTokenizer *tokenizer, const char *text, size_t len, uint32_t *ids, size_t capacity, size_t *offsets, size_t *out_count);
+
+// Encode `count` texts (each `lengths[i]` bytes of UTF-8) on `threads`
+// workers (`HELIOS_AUTO` or 1..1024): the ids of text 0, then of text 1, ...
+// go to `ids` (room for `capacity`), and `counts[i]` (`count` elements)
+// receives the number of ids of text i. `*out_total` receives their sum, also
+// when `ids` is too small (the counts are then filled too): call with
+// capacity 0 to ask, then again. The result does not depend on `threads`.
+//
+// Errors: as `helios_tokenizer_encode` (the message names the failing text),
+// plus `HELIOS_ERR_INVALID_ARGUMENT` for a bad thread count.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `texts` and `lengths` are NULL or hold `count` elements, each text holding
+// its length in readable bytes; `ids` is NULL or holds `capacity` writable
+// ids; `counts` is NULL or holds `count` writable elements; `out_total` is
+// NULL or writable.
+enum HeliosStatus helios_tokenizer_encode_batch(const struct HeliosTokenizer *tokenizer, const char *const *texts, const size_t *lengths, size_t count, size_t threads, uint32_t *ids, size_t capacity, size_t *counts, size_t *out_total);
+
+// Decode `count` ids to UTF-8 text (not NUL-terminated) in `out` (room for
+// `capacity` bytes); `*out_len` receives the text's length, also when the
+// buffer is too small: call with capacity 0 to ask, then again. With
+// `skip_special` non-zero, special tokens (such as `<|endoftext|>`) are left
+// out. Byte sequences that are not UTF-8 (ids cut inside a character)
+// become U+FFFD, as in Hugging Face `tokenizers`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (an id
+// outside the vocabulary; the message names its position),
+// `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `tokenizer` is NULL or live; `ids` is NULL or holds `count` ids; `out` is
+// NULL or holds `capacity` writable bytes; `out_len` is NULL or writable.
+enum HeliosStatus helios_tokenizer_decode(const struct HeliosTokenizer *tokenizer, const uint32_t *ids, size_t count, int32_t skip_special, uint8_t *out, size_t capacity, size_t *out_len);
+
+// The number of token ids, added tokens included, into `*out`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `tokenizer` is NULL or live; `out` is NULL or writable.
+enum HeliosStatus helios_tokenizer_vocab_size(const struct HeliosTokenizer *tokenizer, size_t *out);
+
+// The id of the token whose vocabulary string is the `len` bytes at `token`
+// (byte-level form, for example "Ġthe"), into `*out_id`; `HELIOS_NO_TOKEN`
+// when there is none (not an error).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (not
+// UTF-8).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `tokenizer` is NULL or live; `token` is NULL or holds `len` readable
+// bytes; `out_id` is NULL or writable.
+enum HeliosStatus helios_tokenizer_token_to_id(const struct HeliosTokenizer *tokenizer, const char *token, size_t len, uint32_t *out_id);
+
+// The vocabulary string of token `id` (UTF-8, not NUL-terminated) into
+// `out` (room for `capacity` bytes); `*out_len` receives its length, also
+// when the buffer is too small (ask with capacity 0).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (id not
+// below the vocabulary size), `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `tokenizer` is NULL or live; `out` is NULL or holds `capacity` writable
+// bytes; `out_len` is NULL or writable.
+enum HeliosStatus helios_tokenizer_id_to_token(const struct HeliosTokenizer *tokenizer, uint32_t id, uint8_t *out, size_t capacity, size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

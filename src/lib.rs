@@ -21,6 +21,7 @@ pub mod embed;
 pub mod error;
 pub mod exec;
 pub mod index;
+pub mod lm;
 mod persist;
 mod rng;
 

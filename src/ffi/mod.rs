@@ -15,6 +15,7 @@ pub mod exec;
 pub mod embed;
 pub mod nystrom;
 pub mod index;
+pub mod tokenizer;
 
 pub use cancel::*;
 pub use embed::*;
@@ -22,3 +23,4 @@ pub use exec::*;
 pub use index::*;
 pub use nystrom::*;
 pub use status::*;
+pub use tokenizer::*;

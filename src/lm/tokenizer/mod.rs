@@ -1,0 +1,411 @@
+//! The tokenizer: text to token ids and back, in Hugging Face's pipeline of
+//! small stages — normalizer, pre-tokenizer, model, decoder — with added
+//! (special) tokens matched on the raw text before them.
+//!
+//! Models: byte-pair encoding (GPT-2's byte-level BPE when the pre-tokenizer
+//! is `ByteLevel`) and one token per character. Tokenizers load from and
+//! save to Hugging Face's `tokenizer.json` (and load GPT-2's `vocab.json` +
+//! `merges.txt`), so files trained by either library work in the other and
+//! encode to the same ids; they also train from text ([`Tokenizer::train_bpe`],
+//! [`Tokenizer::train_char`]).
+//!
+//! Thread safety: shareable (safe to use from any number of threads at
+//! once). A tokenizer is immutable after construction; its only interior
+//! state is a cache of encoded pieces, sharded so that concurrent encoders
+//! rarely meet on a lock, which never changes a result.
+
+mod bpe;
+mod bytelevel;
+mod json;
+mod stages;
+mod train;
+
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+use crate::exec::run_blocks;
+use crate::exec::Threads;
+use bpe::Model;
+use stages::{AddedTokens, ByteLevelOptions, Decoder, Normalizer, PreTokenizer};
+
+pub use train::TrainOptions;
+
+/// The id [`Tokenizer::token_to_id`] stands for "not in the vocabulary" in
+/// the C ABI (`HELIOS_NO_TOKEN`).
+pub const NO_TOKEN: u32 = u32::MAX;
+
+/// The result of [`Tokenizer::encode_with_offsets`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encoding {
+    /// The token ids.
+    pub ids: Vec<u32>,
+    /// For each token, the `[start, end)` byte range of the input it stands
+    /// for. A byte-level token that holds part of a multi-byte character
+    /// covers just the bytes it holds; a token that only a normalizer or an
+    /// added prefix space produced is empty.
+    pub offsets: Vec<(usize, usize)>,
+}
+
+/// How the model was built; decides the `tokenizer.json` form.
+enum ModelKind {
+    Bpe {
+        merges: Vec<(u32, u32)>,
+        ignore_merges: bool,
+        fuse_unk: bool,
+    },
+    Char,
+}
+
+/// A tokenizer (shareable: immutable after construction; see the module
+/// documentation).
+///
+/// ```
+/// use helios::lm::tokenizer::{Tokenizer, TrainOptions};
+/// let corpus = ["the cat sat on the mat", "the dog sat on the log"];
+/// let options = TrainOptions { vocab_size: 300, min_frequency: 2, ..TrainOptions::default() };
+/// let tokenizer = Tokenizer::train_bpe(&corpus, &options).unwrap();
+/// let ids = tokenizer.encode("the cat sat").unwrap();
+/// assert_eq!(tokenizer.decode(&ids, false).unwrap(), "the cat sat");
+/// ```
+pub struct Tokenizer {
+    /// Every token's string, by id (model vocabulary and added tokens).
+    tokens: Vec<String>,
+    ids: FxHashMap<String, u32>,
+    added: AddedTokens,
+    /// By id: whether decode skips it when asked to skip special tokens.
+    special: Vec<bool>,
+    /// By id: whether the token is in the model's vocabulary (an added token
+    /// may be outside it).
+    in_model: Vec<bool>,
+    normalizer: Option<Box<dyn Normalizer>>,
+    pre_tokenizer: Option<Box<dyn PreTokenizer>>,
+    model: Box<dyn Model>,
+    kind: ModelKind,
+    unk_token: Option<String>,
+    post_processor: Option<ByteLevelOptions>,
+    decoder: Option<Box<dyn Decoder>>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("vocab_size", &self.tokens.len())
+            .field("added_tokens", &self.added.all().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokenizer {
+    /// Load a Hugging Face `tokenizer.json`.
+    ///
+    /// Errors: [`Error::Io`], [`Error::Format`] naming the field that is
+    /// missing or malformed, [`Error::Unsupported`] for components helios does
+    /// not implement (for example a `WordPiece` model).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Tokenizer> {
+        let path = path.as_ref();
+        let bytes = crate::persist::read_file(path)?;
+        json::parse(&bytes, &path.display().to_string())
+    }
+
+    /// A tokenizer from the text of a `tokenizer.json`.
+    pub fn from_json(json: &[u8]) -> Result<Tokenizer> {
+        json::parse(json, "tokenizer.json")
+    }
+
+    /// Load GPT-2's `vocab.json` and `merges.txt`: a byte-level BPE with
+    /// GPT-2's settings; `<|endoftext|>`, when in the vocabulary, is a special
+    /// token (as in `transformers`' GPT-2 tokenizer).
+    pub fn from_vocab_merges(
+        vocab: impl AsRef<Path>,
+        merges: impl AsRef<Path>,
+    ) -> Result<Tokenizer> {
+        json::from_vocab_merges(vocab.as_ref(), merges.as_ref())
+    }
+
+    /// Load `dir/tokenizer.json`, else `dir/vocab.json` + `dir/merges.txt`.
+    pub fn from_pretrained_dir(dir: impl AsRef<Path>) -> Result<Tokenizer> {
+        let dir = dir.as_ref();
+        let json = dir.join("tokenizer.json");
+        if json.is_file() {
+            return Tokenizer::from_file(json);
+        }
+        let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
+        if vocab.is_file() && merges.is_file() {
+            return Tokenizer::from_vocab_merges(vocab, merges);
+        }
+        Err(Error::Io {
+            context: format!(
+                "no tokenizer in {}: it holds neither tokenizer.json nor vocab.json + merges.txt",
+                dir.display()
+            ),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })
+    }
+
+    /// The `tokenizer.json` text (Hugging Face's format; `tokenizers` loads
+    /// it and encodes identically).
+    pub fn to_json(&self) -> String {
+        json::write(self)
+    }
+
+    /// Write [`to_json`](Self::to_json) to `path` atomically (a temporary
+    /// file renamed over the target).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::persist::write_atomically(path.as_ref(), self.to_json().as_bytes())
+    }
+
+    /// Train a GPT-2-style byte-level BPE tokenizer on `texts`; see
+    /// [`TrainOptions`].
+    pub fn train_bpe<S: AsRef<str> + Sync>(
+        texts: &[S],
+        options: &TrainOptions<'_>,
+    ) -> Result<Tokenizer> {
+        train::bpe(texts, options)
+    }
+
+    /// [`train_bpe`](Self::train_bpe) on the contents of files (UTF-8).
+    pub fn train_bpe_files<P: AsRef<Path>>(
+        paths: &[P],
+        options: &TrainOptions<'_>,
+    ) -> Result<Tokenizer> {
+        let mut texts = Vec::with_capacity(paths.len());
+        for path in paths {
+            let path = path.as_ref();
+            let bytes = crate::persist::read_file(path)?;
+            texts.push(String::from_utf8(bytes).map_err(|e| {
+                Error::invalid(format!(
+                    "{} is not UTF-8: invalid byte at offset {}",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ))
+            })?);
+        }
+        train::bpe(&texts, options)
+    }
+
+    /// Train a char-level tokenizer: the special tokens, the unknown token,
+    /// then every character of `texts` (the most frequent `vocab_size`, when
+    /// set) by code point.
+    pub fn train_char<S: AsRef<str> + Sync>(
+        texts: &[S],
+        options: &TrainOptions<'_>,
+    ) -> Result<Tokenizer> {
+        train::char_level(texts, options)
+    }
+
+    /// The number of ids, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The id of a token string (`"Ġthe"` in byte-level form), if any.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.ids.get(token).copied()
+    }
+
+    /// The string of a token id, if in range.
+    pub fn id_to_token(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).map(String::as_str)
+    }
+
+    /// Whether `id` is a special added token.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.special.get(id as usize).copied().unwrap_or(false)
+    }
+
+    /// The ids of `text`.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for a character outside the
+    /// vocabulary of a tokenizer without an unknown token (byte-level
+    /// tokenizers have every byte).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::with_capacity(text.len() / 3 + 1);
+        self.encode_into(text, &mut ids, None)?;
+        Ok(ids)
+    }
+
+    /// [`encode`](Self::encode) for bytes that must be UTF-8; invalid UTF-8
+    /// is an [`Error::InvalidArgument`] naming the first bad byte's offset.
+    pub fn encode_bytes(&self, text: &[u8]) -> Result<Vec<u32>> {
+        self.encode(check_utf8(text, "text")?)
+    }
+
+    /// The ids of `text` with each token's byte range.
+    pub fn encode_with_offsets(&self, text: &str) -> Result<Encoding> {
+        let mut encoding = Encoding::default();
+        self.encode_into(text, &mut encoding.ids, Some(&mut encoding.offsets))?;
+        Ok(encoding)
+    }
+
+    /// The ids of each text, encoded on `threads` workers; the result is in
+    /// the order of `texts` and the same for every thread count. On failure
+    /// the error is that of the first failing text.
+    pub fn encode_batch<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        threads: Threads,
+    ) -> Result<Vec<Vec<u32>>> {
+        let threads = threads.resolve()?;
+        let mut out = vec![Vec::new(); texts.len()];
+        // Small blocks: texts differ in length, so workers share them out.
+        let block = texts.len().div_ceil(threads * 8).max(1);
+        run_blocks(
+            threads,
+            &mut out,
+            block,
+            None,
+            || (),
+            |(), index, block_out| {
+                for (offset, slot) in block_out.iter_mut().enumerate() {
+                    let text = texts[index * block + offset].as_ref();
+                    *slot = self.encode(text).map_err(|e| match e {
+                        Error::InvalidArgument(m) => {
+                            Error::InvalidArgument(format!("text {}: {m}", index * block + offset))
+                        }
+                        other => other,
+                    })?;
+                }
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn encode_into(
+        &self,
+        text: &str,
+        ids: &mut Vec<u32>,
+        mut offsets: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<()> {
+        let mut at = 0;
+        while at < text.len() {
+            let (end, added) = match self.added.find(text, at) {
+                Some((start, end, id)) => (start, Some((start, end, id))),
+                None => (text.len(), None),
+            };
+            if end > at {
+                self.encode_segment(&text[at..end], at, ids, offsets.as_deref_mut())?;
+            }
+            match added {
+                Some((start, end, id)) => {
+                    ids.push(id);
+                    if let Some(offsets) = offsets.as_deref_mut() {
+                        offsets.push((start, end));
+                    }
+                    at = end;
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Encode text free of added tokens, `base` its offset in the input.
+    fn encode_segment(
+        &self,
+        segment: &str,
+        base: usize,
+        ids: &mut Vec<u32>,
+        offsets: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<()> {
+        let normalized = self.normalizer.as_ref().map(|n| n.normalize(segment));
+        let text = normalized
+            .as_ref()
+            .map_or(segment, |(text, _)| text.as_str());
+        let (prepared, shift) = match &self.pre_tokenizer {
+            Some(pre) => {
+                let prepared = pre.prepare(text);
+                let shift = prepared.len() - text.len();
+                (prepared, shift)
+            }
+            None => (std::borrow::Cow::Borrowed(text), 0),
+        };
+        let mut pieces = Vec::new();
+        match &self.pre_tokenizer {
+            Some(pre) => pre.split(&prepared, &mut pieces),
+            None => pieces.push((0, prepared.len())),
+        }
+        let mut lens = Vec::new();
+        for &(start, end) in &pieces {
+            let piece = &prepared[start..end];
+            if let Err(bpe::UnknownAt(at)) = self.model.tokenize(piece, ids, &mut lens) {
+                let at = start + at;
+                let c = prepared[at..].chars().next().unwrap_or('\u{FFFD}');
+                let original =
+                    to_original(at, shift, normalized.as_ref().map(|(_, o)| o.as_slice()));
+                return Err(Error::invalid(format!(
+                    "character {c:?} (U+{:04X}) at byte offset {} is not in the vocabulary and the \
+                     tokenizer has no unknown token",
+                    c as u32,
+                    base + original
+                )));
+            }
+        }
+        if let Some(offsets) = offsets {
+            let origin = normalized.as_ref().map(|(_, o)| o.as_slice());
+            let mut piece_iter = pieces.iter();
+            let mut position = 0;
+            let mut piece_end = 0;
+            for &len in &lens {
+                // Token lengths tile each piece in turn.
+                if position == piece_end {
+                    if let Some(&(start, end)) = piece_iter.next() {
+                        position = start;
+                        piece_end = end;
+                    }
+                }
+                let start = to_original(position, shift, origin);
+                position += len as usize;
+                let end = to_original(position, shift, origin);
+                offsets.push((base + start, base + end));
+            }
+        }
+        Ok(())
+    }
+
+    /// The text of `ids`; with `skip_special`, special added tokens are left
+    /// out. Partial UTF-8 sequences (a byte-level token sequence cut inside a
+    /// character) become U+FFFD, as in Hugging Face.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for an id outside the vocabulary.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        let mut tokens = Vec::with_capacity(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            let token = self.id_to_token(id).ok_or_else(|| {
+                Error::invalid(format!(
+                    "ids[{i}] = {id} is outside the vocabulary (size {})",
+                    self.tokens.len()
+                ))
+            })?;
+            if !(skip_special && self.is_special(id)) {
+                tokens.push(token);
+            }
+        }
+        Ok(match &self.decoder {
+            Some(decoder) => decoder.decode(&tokens),
+            None => tokens.join(" "),
+        })
+    }
+}
+
+/// The input offset of position `at` of the prepared text.
+fn to_original(at: usize, shift: usize, origin: Option<&[usize]>) -> usize {
+    let at = at.saturating_sub(shift);
+    match origin {
+        Some(origin) => origin[at.min(origin.len() - 1)],
+        None => at,
+    }
+}
+
+/// `bytes` as UTF-8, or an [`Error::InvalidArgument`] naming the offset of
+/// the first invalid byte.
+pub(crate) fn check_utf8<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        Error::invalid(format!(
+            "`{name}` is not valid UTF-8: invalid byte at offset {}",
+            e.valid_up_to()
+        ))
+    })
+}
