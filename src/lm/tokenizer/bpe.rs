@@ -5,8 +5,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
-use parking_lot::RwLock;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 /// A marker for "no id".
@@ -26,6 +26,9 @@ pub(crate) trait Model: Send + Sync {
         ids: &mut Vec<u32>,
         lens: &mut Vec<u32>,
     ) -> Result<(), UnknownAt>;
+
+    /// Stop caching pieces (for measuring what the cache brings).
+    fn disable_cache(&mut self) {}
 }
 
 /// How a BPE model forms a piece's first symbols.
@@ -179,6 +182,12 @@ impl Bpe {
 }
 
 impl Model for Bpe {
+    fn disable_cache(&mut self) {
+        self.cache = Cache {
+            slots: Box::new([]),
+        };
+    }
+
     fn tokenize(
         &self,
         piece: &str,
@@ -190,7 +199,7 @@ impl Model for Bpe {
             lens.push(piece.len() as u32);
             return Ok(());
         }
-        let cacheable = piece.len() <= MAX_CACHED_BYTES;
+        let cacheable = piece.len() <= MAX_CACHED_BYTES && !self.cache.slots.is_empty();
         if cacheable && self.cache.get(piece.as_bytes(), ids, lens) {
             return Ok(());
         }
@@ -265,48 +274,63 @@ struct Symbol {
 /// Pieces longer than this are not cached (they are rare and would crowd out
 /// the common words).
 const MAX_CACHED_BYTES: usize = 256;
-const SHARDS: usize = 16;
-const ENTRIES_PER_SHARD: usize = 8192;
+/// Slots of the cache table, and how far a piece may land from its home slot.
+const CACHE_SLOTS: usize = 1 << 14;
+const PROBES: usize = 8;
 
-type Shard = FxHashMap<Box<[u8]>, Box<[(u32, u32)]>>;
+type Entry = (Box<[u8]>, Box<[(u32, u32)]>);
 
-/// The piece -> tokens cache of a shared tokenizer: sharded so that threads
-/// encoding at once rarely touch the same lock, readers share a shard, and a
-/// writer never waits (an insert that would block is skipped). Each shard
-/// stops growing at its capacity; the cache only saves work, it never
+/// The piece -> tokens cache of a shared tokenizer: a fixed open-addressing
+/// table whose slots are each filled once. A lookup is a few atomic loads
+/// and a key comparison: readers take no lock and write no shared memory,
+/// so threads encoding the same frequent words never contend. A piece whose
+/// probe window is full is not cached. The cache only saves work; it never
 /// changes a result.
 struct Cache {
-    shards: Box<[RwLock<Shard>]>,
+    slots: Box<[OnceLock<Entry>]>,
 }
 
 impl Cache {
     fn new() -> Cache {
         Cache {
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            slots: (0..CACHE_SLOTS).map(|_| OnceLock::new()).collect(),
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &RwLock<Shard> {
+    fn home(&self, key: &[u8]) -> usize {
         // The high bits: FxHash's low bits are weak for short keys.
-        &self.shards[(FxBuildHasher.hash_one(key) >> 60) as usize % SHARDS]
+        (FxBuildHasher.hash_one(key) >> 40) as usize % self.slots.len()
     }
 
     fn get(&self, key: &[u8], ids: &mut Vec<u32>, lens: &mut Vec<u32>) -> bool {
-        let shard = self.shard(key).read();
-        match shard.get(key) {
-            Some(tokens) => {
-                ids.extend(tokens.iter().map(|t| t.0));
-                lens.extend(tokens.iter().map(|t| t.1));
-                true
+        let home = self.home(key);
+        for probe in 0..PROBES {
+            match self.slots[(home + probe) % self.slots.len()].get() {
+                Some((k, tokens)) if **k == *key => {
+                    ids.extend(tokens.iter().map(|t| t.0));
+                    lens.extend(tokens.iter().map(|t| t.1));
+                    return true;
+                }
+                Some(_) => continue,
+                None => return false,
             }
-            None => false,
         }
+        false
     }
 
     fn insert(&self, key: &[u8], syms: &[Symbol]) {
-        if let Some(mut shard) = self.shard(key).try_write() {
-            if shard.len() < ENTRIES_PER_SHARD {
-                shard.insert(key.into(), syms.iter().map(|s| (s.id, s.len)).collect());
+        let home = self.home(key);
+        let mut entry = Some((Box::from(key), syms.iter().map(|s| (s.id, s.len)).collect()));
+        for probe in 0..PROBES {
+            let slot = &self.slots[(home + probe) % self.slots.len()];
+            match slot.get() {
+                Some((k, _)) if **k == *key => return,
+                Some(_) => continue,
+                None => match slot.set(entry.take().expect("set once")) {
+                    Ok(()) => return,
+                    // Another thread filled the slot first: try the next.
+                    Err(back) => entry = Some(back),
+                },
             }
         }
     }

@@ -532,10 +532,12 @@ pub(crate) fn from_vocab_merges(vocab_path: &Path, merges_path: &Path) -> Result
             (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty() => {
                 merges.push((a.to_string(), b.to_string()))
             }
-            _ => return Err(Error::Format(format!(
+            _ => {
+                return Err(Error::Format(format!(
                 "{merges_source}: line {} must be two tokens separated by one space, not {line:?}",
                 number + 1
-            ))),
+            )))
+            }
         }
     }
     let added = vocab
