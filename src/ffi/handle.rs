@@ -316,12 +316,27 @@ pub(crate) unsafe fn path_arg<'a>(
     path: *const c_char,
     path_len: usize,
 ) -> Result<&'a std::path::Path> {
+    // SAFETY: forwarded contract.
+    unsafe { named_path_arg(path, path_len, "path") }
+}
+
+/// [`path_arg`] for a path parameter called `name` in errors.
+///
+/// # Safety
+/// `path` is NULL or points to `path_len` readable bytes.
+pub(crate) unsafe fn named_path_arg<'a>(
+    path: *const c_char,
+    path_len: usize,
+    name: &'static str,
+) -> Result<&'a std::path::Path> {
     // SAFETY: per the contract.
-    let bytes = unsafe { slice_in(path.cast::<u8>(), path_len, "path") }?;
+    let bytes = unsafe { slice_in(path.cast::<u8>(), path_len, name) }?;
     let text = std::str::from_utf8(bytes)
-        .map_err(|e| Error::invalid(format!("`path` is not UTF-8: {e}")))?;
+        .map_err(|e| Error::invalid(format!("`{name}` is not UTF-8: {e}")))?;
     if text.is_empty() || text.contains('\0') {
-        return Err(Error::invalid("`path` is empty or contains a NUL byte"));
+        return Err(Error::invalid(format!(
+            "`{name}` is empty or contains a NUL byte"
+        )));
     }
     Ok(std::path::Path::new(text))
 }

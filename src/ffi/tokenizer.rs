@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::cancel::HeliosCancelToken;
 use super::handle::{
-    output_slice, path_arg, read_options, release, report_needed, retain, share, slice_in,
-    slice_out, to_threads,
+    named_path_arg, output_slice, path_arg, read_options, release, report_needed, retain, share,
+    slice_in, slice_out, to_threads,
 };
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use crate::error::{Error, Result};
@@ -137,10 +137,14 @@ unsafe fn texts_arg<'a>(
     for (i, (&text, &len)) in pointers.iter().zip(lengths).enumerate() {
         let bytes: &[u8] = if len == 0 {
             &[]
+        } else if text.is_null() {
+            return Err(Error::NullArgument("texts[i]"));
         } else {
             // SAFETY: per the contract.
-            unsafe { slice_in(text.cast::<u8>(), len, "texts[i]") }
-                .map_err(|e| Error::invalid(format!("texts[{i}]: {e}")))?
+            unsafe { slice_in(text.cast::<u8>(), len, "texts[i]") }.map_err(|e| match e {
+                Error::InvalidArgument(m) => Error::invalid(format!("texts[{i}]: {m}")),
+                other => other,
+            })?
         };
         out.push(check_utf8(bytes, &format!("texts[{i}]"))?);
     }
@@ -190,7 +194,7 @@ unsafe fn with_train_options(
         for (i, &token) in list.iter().enumerate() {
             let name = format!("options.special_tokens[{i}]");
             if token.is_null() {
-                return Err(Error::invalid(format!("{name} is NULL")));
+                return Err(Error::NullArgument("options.special_tokens[i]"));
             }
             // SAFETY: a non-NULL, NUL-terminated string per the contract.
             special_tokens.push(unsafe { c_string(token, &name) }?.unwrap_or_default());
@@ -295,9 +299,9 @@ pub unsafe extern "C" fn helios_tokenizer_from_vocab_merges(
 ) -> HeliosStatus {
     ffi_call(|| {
         // SAFETY: per the contract.
-        let vocab = unsafe { path_arg(vocab, vocab_len) }?;
+        let vocab = unsafe { named_path_arg(vocab, vocab_len, "vocab") }?;
         // SAFETY: per the contract.
-        let merges = unsafe { path_arg(merges, merges_len) }?;
+        let merges = unsafe { named_path_arg(merges, merges_len, "merges") }?;
         // SAFETY: per the contract.
         unsafe { hand_out(out, || Tokenizer::from_vocab_merges(vocab, merges)) }
     })
@@ -320,7 +324,7 @@ pub unsafe extern "C" fn helios_tokenizer_from_pretrained_dir(
 ) -> HeliosStatus {
     ffi_call(|| {
         // SAFETY: per the contract.
-        let dir = unsafe { path_arg(dir, dir_len) }?;
+        let dir = unsafe { named_path_arg(dir, dir_len, "dir") }?;
         // SAFETY: per the contract.
         unsafe { hand_out(out, || Tokenizer::from_pretrained_dir(dir)) }
     })
@@ -396,7 +400,7 @@ pub unsafe extern "C" fn helios_tokenizer_train_bpe_files(
         let mut list = Vec::with_capacity(count);
         for (&path, &len) in pointers.iter().zip(lengths) {
             // SAFETY: per the contract.
-            list.push(unsafe { path_arg(path, len) }?);
+            list.push(unsafe { named_path_arg(path, len, "paths[i]") }?);
         }
         // SAFETY: per the contract.
         let tokenizer =
@@ -572,7 +576,7 @@ pub unsafe extern "C" fn helios_tokenizer_encode(
             return Err(Error::NullArgument("out_count"));
         }
         // SAFETY: per the contract.
-        let text = unsafe { text_arg(text, len) }?;
+        let text = unsafe { text_arg(text, len, "text") }?;
         let text = check_utf8(text, "text")?;
         let encoding = tokenizer.tokenizer.encode_with_offsets(text)?;
         let n = encoding.ids.len();
@@ -599,12 +603,12 @@ pub unsafe extern "C" fn helios_tokenizer_encode(
 ///
 /// # Safety
 /// `text` is NULL or holds `len` readable bytes.
-unsafe fn text_arg<'a>(text: *const c_char, len: usize) -> Result<&'a [u8]> {
+unsafe fn text_arg<'a>(text: *const c_char, len: usize, name: &'static str) -> Result<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }
     // SAFETY: per the contract.
-    unsafe { slice_in(text.cast::<u8>(), len, "text") }
+    unsafe { slice_in(text.cast::<u8>(), len, name) }
 }
 
 /// Encode `count` texts (each `lengths[i]` bytes of UTF-8) on `threads`
@@ -776,7 +780,7 @@ pub unsafe extern "C" fn helios_tokenizer_token_to_id(
             return Err(Error::NullArgument("out_id"));
         }
         // SAFETY: per the contract.
-        let token = check_utf8(unsafe { text_arg(token, len) }?, "token")?;
+        let token = check_utf8(unsafe { text_arg(token, len, "token") }?, "token")?;
         let id = tokenizer.tokenizer.token_to_id(token).unwrap_or(NO_TOKEN);
         // SAFETY: checked non-NULL; writable per the contract.
         unsafe { out_id.write(id) };

@@ -1,5 +1,5 @@
 // The P/Invoke declarations of include/helios.h. Everything here is internal:
-// the public API (Library, CancelToken, ParallelMap, Rkhs, NystromEngine, VectorIndex)
+// the public API (Library, CancelToken, ParallelMap, Rkhs, NystromEngine, VectorIndex, Tokenizer)
 // wraps it with checked arguments, exceptions and SafeHandles.
 
 using System;
@@ -277,6 +277,95 @@ namespace Helios
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern Status helios_index_from_bytes(byte* data, UIntPtr len, out VectorIndexHandle index);
+
+        /// <summary><c>HeliosTokenizerTrainOptions</c>, field for field (80 bytes on a 64-bit platform).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct TokenizerTrainOptionsRaw
+        {
+            internal UIntPtr StructSize;
+            internal UIntPtr VocabSize;
+            internal UIntPtr MinFrequency;
+            internal IntPtr SpecialTokens;
+            internal UIntPtr SpecialTokensCount;
+            internal IntPtr UnkToken;
+            internal UIntPtr Threads;
+            internal IntPtr Cancel;
+            internal IntPtr Progress;
+            internal IntPtr ProgressUserData;
+        }
+
+        /// <summary><c>HeliosTrainProgressFn</c>: non-zero stops the training.</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int TrainProgress(UIntPtr done, UIntPtr total, IntPtr userData);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_from_file(
+            byte* path, UIntPtr pathLen, out TokenizerHandle tokenizer);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_from_json(byte* json, UIntPtr len, out TokenizerHandle tokenizer);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_from_vocab_merges(
+            byte* vocab, UIntPtr vocabLen, byte* merges, UIntPtr mergesLen, out TokenizerHandle tokenizer);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_from_pretrained_dir(
+            byte* dir, UIntPtr dirLen, out TokenizerHandle tokenizer);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void helios_tokenizer_free(IntPtr tokenizer);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_save(IntPtr tokenizer, byte* path, UIntPtr pathLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_to_json(
+            IntPtr tokenizer, byte* output, UIntPtr capacity, UIntPtr* outputNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern TokenizerTrainOptionsRaw helios_tokenizer_default_train_options();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_train_bpe(
+            IntPtr* texts, UIntPtr* lengths, UIntPtr count, ref TokenizerTrainOptionsRaw options,
+            out TokenizerHandle tokenizer);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_train_bpe_files(
+            IntPtr* paths, UIntPtr* pathLengths, UIntPtr count, ref TokenizerTrainOptionsRaw options,
+            out TokenizerHandle tokenizer);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_train_char(
+            IntPtr* texts, UIntPtr* lengths, UIntPtr count, ref TokenizerTrainOptionsRaw options,
+            out TokenizerHandle tokenizer);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_encode(
+            IntPtr tokenizer, byte* text, UIntPtr len, uint* ids, UIntPtr capacity, UIntPtr* offsets,
+            UIntPtr* outCount);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_encode_batch(
+            IntPtr tokenizer, IntPtr* texts, UIntPtr* lengths, UIntPtr count, UIntPtr threads, uint* ids,
+            UIntPtr capacity, UIntPtr* counts, UIntPtr* outTotal);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_decode(
+            IntPtr tokenizer, uint* ids, UIntPtr count, int skipSpecial, byte* output, UIntPtr capacity,
+            UIntPtr* outLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_vocab_size(IntPtr tokenizer, UIntPtr* output);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_token_to_id(
+            IntPtr tokenizer, byte* token, UIntPtr len, uint* outId);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_tokenizer_id_to_token(
+            IntPtr tokenizer, uint id, byte* output, UIntPtr capacity, UIntPtr* outLen);
 
         /// <summary>
         /// Throw a <see cref="HeliosException"/> for a failed status. Call it

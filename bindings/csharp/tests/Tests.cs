@@ -73,6 +73,7 @@ namespace Helios.Tests
             harness.Run("Rkhs: .NET-only mistakes get .NET argument exceptions", EmbedArgumentErrors);
             RunNystromTests(harness); // tests/NystromTests.cs
             RunIndexTests(harness); // tests/IndexTests.cs
+            RunTokenizerTests(harness); // tests/TokenizerTests.cs
             harness.Run("a process whose kernels ran on worker threads exits", ProcessExits);
 
             return harness.Finish();
