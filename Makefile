@@ -102,7 +102,7 @@ demo: demo-c demo-cpp demo-rust demo-python demo-csharp
 
 demo-c: lib
 	@mkdir -p $(BUILD)/examples
-	for example in stencil nystrom vector_search; do \
+	for example in stencil nystrom vector_search tokenizer; do \
 	    $(CC) $(CFLAGS_C) examples/c/$$example.c -o $(BUILD)/examples/$${example}_c \
 	        -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lhelios -lm; \
 	    (cd $(BUILD)/examples && ./$${example}_c); \
@@ -111,7 +111,7 @@ demo-c: lib
 # The C++ examples link the static library: no libhelios.so needed at run time.
 demo-cpp: lib
 	@mkdir -p $(BUILD)/examples
-	for example in stencil nystrom vector_search; do \
+	for example in stencil nystrom vector_search tokenizer; do \
 	    $(CXX) $(CFLAGS_CXX) examples/cpp/$$example.cpp -o $(BUILD)/examples/$${example}_cpp $(STATIC) $(NATIVE_LIBS); \
 	    $(BUILD)/examples/$${example}_cpp; \
 	done
@@ -125,6 +125,7 @@ demo-python: python
 	$(VPY) examples/python/embed.py
 	$(VPY) examples/python/nystrom_classifier.py
 	$(VPY) examples/python/vector_search.py
+	$(VPY) examples/python/tokenizer.py
 
 demo-csharp: lib
 	@if ! command -v mcs >/dev/null || ! command -v mono >/dev/null; then \
@@ -134,14 +135,17 @@ demo-csharp: lib
 ## Bench ---------------------------------------------------------------------
 
 # The runner sweep (helios against a plain C loop and numpy) and the RBF map
-# (against numpy and scikit-learn), each in one process.
+# (against numpy and scikit-learn), the vector index (faiss) and the tokenizer
+# (Hugging Face tokenizers), each in one process.
 bench: python
 	@mkdir -p $(BUILD)/bench
 	$(CC) -O3 -march=native -shared -fPIC -Iinclude benches/kernels.c -o $(BUILD)/bench/libbench_kernels.so
 	$(VPY) benches/bench_runner.py --kernels $(BUILD)/bench/libbench_kernels.so
 	$(VPY) benches/bench_embed.py
 	$(VPY) benches/bench_index.py
+	$(VPY) benches/bench_tokenizer.py
 	$(CARGO) bench --bench nystrom_update
+	$(CARGO) bench --bench tokenizer_cache
 
 ## Clean ---------------------------------------------------------------------
 

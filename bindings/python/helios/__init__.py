@@ -15,6 +15,8 @@ array([-0., -1., -2., -3., -4., -5., -6., -7.], dtype=float32)
 rows incrementally and saves, loads and pickles. :class:`VectorIndex` is a
 faiss-like nearest-neighbour index (exact or product-quantized) of float32
 vectors with 64-bit ids, searched from any number of threads at once.
+:class:`Tokenizer` is a GPT-2 byte-level BPE or char-level tokenizer that
+loads, trains and saves Hugging Face ``tokenizer.json`` files.
 
 Every public function and class states its thread-safety class in its
 docstring with the fixed phrases of the C header and docs/THREADING.md:
@@ -34,6 +36,7 @@ from ._lib import LIB as _LIB
 from ._lib import size_t as _size_t
 from ._map import FloatArray, PythonKernel, UserData, parallel_map
 from ._nystrom import NystromEngine
+from ._tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 
@@ -51,6 +54,7 @@ __all__ = [
     "NystromEngine",
     "PythonKernel",
     "Status",
+    "Tokenizer",
     "UserData",
     "VectorIndex",
     "abi_version",

@@ -424,16 +424,29 @@ def load() -> Tuple[ctypes.CDLL, Path]:
             f"version {ABI_VERSION}; install the binding that matches the library "
             f"(or rebuild the library and run `make python`)"
         )
-    for name, (restype, argtypes) in _SIGNATURES.items():
+    declare(lib, path, _SIGNATURES)
+    return lib, path
+
+
+def declare(
+    lib: ctypes.CDLL, path: Path, signatures: Dict[str, Tuple[Any, Tuple[Any, ...]]]
+) -> None:
+    """Set the ``restype`` and ``argtypes`` of each function of ``signatures``
+    (``name: (restype, argtypes)``) on ``lib``, loaded from ``path``.
+
+    Raises:
+        ImportError: ``lib`` lacks one of the functions.
+    """
+    for name, (restype, argtypes) in signatures.items():
         try:
             function = getattr(lib, name)
         except AttributeError:
             raise ImportError(
-                f"helios: {path} (ABI version {found}) lacks the function {name}"
+                f"helios: {path} lacks the function {name}; rebuild the library "
+                f"(`make python` in the helios repository)"
             ) from None
         function.restype = restype
         function.argtypes = argtypes
-    return lib, path
 
 
 LIB, LIBRARY_PATH = load()
