@@ -240,13 +240,15 @@ typedef struct HeliosTokenizerTrainOptions {
   // differs.
   size_t struct_size;
   // BPE: the final vocabulary size, special tokens and the 256 byte tokens
-  // included (default 30000). Char-level: 0 (default for char-level too)
-  // keeps every character; otherwise at most this many tokens, the most
-  // frequent characters kept.
+  // included (default 30000). Char-level: 0 keeps every character;
+  // otherwise at most this many tokens, the most frequent characters kept
+  // (set 0 for char-level training: the default 30000 is a BPE size).
   size_t vocab_size;
   // BPE: a pair seen fewer times is never merged; char-level: a character
-  // seen fewer times is left out. 0 (default) means 2 for BPE and 1 for
-  // char-level.
+  // seen fewer times is left out. 0 (default) and 1 set no threshold, as
+  // in Hugging Face's `BpeTrainer`; GPT-2-style training usually takes 2
+  // (the default of Hugging Face's `ByteLevelBPETokenizer` and of the
+  // Python and C# bindings).
   size_t min_frequency;
   // `special_tokens_count` NUL-terminated UTF-8 strings, matched whole in
   // the text and given ids 0, 1, ... in order; NULL when the count is 0.
@@ -966,7 +968,7 @@ enum HeliosStatus helios_index_to_bytes(const struct HeliosVectorIndex *index, u
 enum HeliosStatus helios_index_from_bytes(const uint8_t *data, size_t len, struct HeliosVectorIndex **out);
 
 // The default training options: vocab_size 30000 (set 0 for char-level to
-// keep every character), min_frequency 0 (the trainer's default), no special
+// keep every character), min_frequency 0 (no threshold), no special
 // or unknown token, `HELIOS_AUTO` threads, no cancel token or callback.
 //
 // Thread safety: reentrant (safe to call from any number of threads at once).

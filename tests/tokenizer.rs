@@ -155,7 +155,7 @@ fn bad_input_gets_a_specific_error() {
         (
             good.replace(r#""id":261"#, r#""id":300"#),
             ErrorKind::Format,
-            "without gaps",
+            "`added_tokens[0].id` is 300 but \"<|endoftext|>\" has id 261",
         ),
         (
             good.replace(r#""hell":258"#, r#""hell":257"#),
@@ -257,11 +257,12 @@ fn training_breaks_ties_by_the_smallest_pair_and_stops_at_min_frequency() {
         assert_eq!(t.id_to_token(256), Some("ab"));
         assert_eq!(t.id_to_token(257), Some("cd"));
     }
-    // With the default min_frequency (2) nothing is merged.
+    // With min_frequency 2 nothing is merged.
     let t = Tokenizer::train_bpe(
         &["ab", "cd"],
         &TrainOptions {
             vocab_size: 300,
+            min_frequency: 2,
             ..TrainOptions::default()
         },
     )
@@ -536,4 +537,84 @@ fn char_level_tokenizers_train_encode_and_save() {
             .collect::<Vec<_>>(),
         ["?", "d", "e", "l"]
     );
+}
+
+/// A character-BPE tokenizer.json (no pre-tokenizer) over `vocab`.
+fn char_bpe(vocab: &str, merges: &str, model_flags: &str, extra: &str) -> Tokenizer {
+    let json = format!(
+        r#"{{"added_tokens":[{extra}],"normalizer":null,"pre_tokenizer":null,"decoder":{{"type":"Fuse"}},
+        "model":{{"type":"BPE",{model_flags}"vocab":{{{vocab}}},"merges":[{merges}]}}}}"#
+    );
+    Tokenizer::from_json(json.as_bytes()).unwrap()
+}
+
+/// Cases where Hugging Face `tokenizers` 0.23.3 was run on the same files;
+/// its ids are the expected values.
+#[test]
+fn corner_cases_follow_hugging_face() {
+    // fuse_unk: x and y make one unknown token.
+    let t = char_bpe(
+        r#""<unk>":0,"a":1,"b":2"#,
+        "",
+        r#""unk_token":"<unk>","fuse_unk":true,"#,
+        "",
+    );
+    assert_eq!(t.encode("axyb").unwrap(), [1, 0, 2]);
+    // ...but a known character whose token is the unknown token is not fused.
+    let t = char_bpe(
+        r#""?":0,"a":1"#,
+        "",
+        r#""unk_token":"?","fuse_unk":true,"#,
+        "",
+    );
+    assert_eq!(t.encode("?x").unwrap(), [0, 0]);
+    // ignore_merges: a piece that is a token is taken whole.
+    let t = char_bpe(r#""a":0,"b":1,"ab":2"#, "", r#""ignore_merges":true,"#, "");
+    assert_eq!(t.encode("ab").unwrap(), [2]);
+    let t = char_bpe(r#""a":0,"b":1,"ab":2"#, "", "", "");
+    assert_eq!(t.encode("ab").unwrap(), [0, 1]);
+    // Added tokens that are not `normalized` are found first, in the raw
+    // text: "xq" wins over "qx" in "qxq".
+    let added = r#"{"id":3,"content":"qx","normalized":true,"special":false},
+                   {"id":4,"content":"xq","normalized":false,"special":false}"#;
+    let t = char_bpe(r#""q":0,"x":1,"y":2"#, "", "", added);
+    assert_eq!(t.encode("qxq").unwrap(), [0, 4]);
+    // A huge id in a small file is a format error, not an allocation.
+    let e =
+        Tokenizer::from_json(br#"{"model":{"type":"BPE","vocab":{"a":4294967294},"merges":[]}}"#)
+            .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Format);
+    assert!(e.to_string().contains("without gaps"), "{e}");
+    // A byte-level vocabulary without the byte 0xA9 (stand-in "©"): "é"
+    // (C3 A9) is refused by character, not by a panic.
+    let vocab: Vec<String> = (0..=255u8)
+        .filter(|&b| b != 0xA9)
+        .enumerate()
+        .map(|(id, b)| format!("{}:{id}", json_string(&byte_char(b).to_string())))
+        .collect();
+    let json = format!(
+        r#"{{"pre_tokenizer":{{"type":"ByteLevel"}},"decoder":{{"type":"ByteLevel"}},
+        "model":{{"type":"BPE","vocab":{{{}}},"merges":[]}}}}"#,
+        vocab.join(",")
+    );
+    let t = Tokenizer::from_json(json.as_bytes()).unwrap();
+    let e = t.encode("xé").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        e.to_string().contains("'é'") && e.to_string().contains("offset 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_normalizer_applies_to_normalized_added_tokens_and_keeps_offsets() {
+    // Lowercase: "<M>" becomes "<m>", a `normalized` added token.
+    let json = r#"{"added_tokens":[{"id":3,"content":"<m>","normalized":true,"special":true}],
+        "normalizer":{"type":"Lowercase"},"pre_tokenizer":null,"decoder":{"type":"Fuse"},
+        "model":{"type":"BPE","vocab":{"a":0,"\u03c3":1,"b":2},"merges":[]}}"#;
+    let t = Tokenizer::from_json(json.as_bytes()).unwrap();
+    let e = t.encode_with_offsets("A<M>Σb").unwrap();
+    assert_eq!(e.ids, [0, 3, 1, 2]);
+    // Σ (2 bytes) lowercases to σ (2 bytes): offsets stay byte-exact.
+    assert_eq!(e.offsets, [(0, 1), (1, 4), (4, 6), (6, 7)]);
 }

@@ -13,7 +13,7 @@ use super::handle::{
 };
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use crate::error::{Error, Result};
-use crate::lm::tokenizer::{check_utf8, Tokenizer, TrainOptions, NO_TOKEN};
+use crate::lm::tokenizer::{check_utf8, Encoding, Tokenizer, TrainOptions, NO_TOKEN};
 
 /// `helios_tokenizer_token_to_id` writes this id for a token that is not in
 /// the vocabulary (`UINT32_MAX`).
@@ -44,13 +44,15 @@ pub struct HeliosTokenizerTrainOptions {
     /// differs.
     pub struct_size: usize,
     /// BPE: the final vocabulary size, special tokens and the 256 byte tokens
-    /// included (default 30000). Char-level: 0 (default for char-level too)
-    /// keeps every character; otherwise at most this many tokens, the most
-    /// frequent characters kept.
+    /// included (default 30000). Char-level: 0 keeps every character;
+    /// otherwise at most this many tokens, the most frequent characters kept
+    /// (set 0 for char-level training: the default 30000 is a BPE size).
     pub vocab_size: usize,
     /// BPE: a pair seen fewer times is never merged; char-level: a character
-    /// seen fewer times is left out. 0 (default) means 2 for BPE and 1 for
-    /// char-level.
+    /// seen fewer times is left out. 0 (default) and 1 set no threshold, as
+    /// in Hugging Face's `BpeTrainer`; GPT-2-style training usually takes 2
+    /// (the default of Hugging Face's `ByteLevelBPETokenizer` and of the
+    /// Python and C# bindings).
     pub min_frequency: usize,
     /// `special_tokens_count` NUL-terminated UTF-8 strings, matched whole in
     /// the text and given ids 0, 1, ... in order; NULL when the count is 0.
@@ -73,7 +75,7 @@ pub struct HeliosTokenizerTrainOptions {
 }
 
 /// The default training options: vocab_size 30000 (set 0 for char-level to
-/// keep every character), min_frequency 0 (the trainer's default), no special
+/// keep every character), min_frequency 0 (no threshold), no special
 /// or unknown token, `HELIOS_AUTO` threads, no cancel token or callback.
 ///
 /// Thread safety: reentrant (safe to call from any number of threads at once).
@@ -129,6 +131,9 @@ unsafe fn texts_arg<'a>(
     lengths: *const usize,
     count: usize,
 ) -> Result<Vec<&'a str>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
     // SAFETY: per the contract.
     let pointers = unsafe { slice_in(texts, count, "texts") }?;
     // SAFETY: per the contract.
@@ -578,7 +583,14 @@ pub unsafe extern "C" fn helios_tokenizer_encode(
         // SAFETY: per the contract.
         let text = unsafe { text_arg(text, len, "text") }?;
         let text = check_utf8(text, "text")?;
-        let encoding = tokenizer.tokenizer.encode_with_offsets(text)?;
+        let encoding = if offsets.is_null() {
+            Encoding {
+                ids: tokenizer.tokenizer.encode(text)?,
+                offsets: Vec::new(),
+            }
+        } else {
+            tokenizer.tokenizer.encode_with_offsets(text)?
+        };
         let n = encoding.ids.len();
         // SAFETY: per the contract.
         unsafe { report_needed(Some(n), out_count) }?;
@@ -654,12 +666,17 @@ pub unsafe extern "C" fn helios_tokenizer_encode_batch(
             return Ok(());
         }
         // SAFETY: per the contract.
-        let counts = unsafe { slice_out(counts, count, "counts") }?;
-        // SAFETY: per the contract.
         let texts = unsafe { texts_arg(texts, lengths, count) }?;
         let encoded = tokenizer
             .tokenizer
             .encode_batch(&texts, to_threads(threads))?;
+        // The output is borrowed once the inputs are read, and checked
+        // against the lengths it could alias.
+        // SAFETY: per the contract.
+        let lengths = unsafe { slice_in(lengths, count, "lengths") }?;
+        // SAFETY: per the contract.
+        let counts =
+            unsafe { output_slice(counts, count, count, ("counts", &[(lengths, "lengths")])) }?;
         let total = encoded
             .iter()
             .try_fold(0usize, |sum, e| sum.checked_add(e.len()));

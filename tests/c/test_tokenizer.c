@@ -960,7 +960,7 @@ static size_t vocab_of(const HeliosTokenizer *tok) {
 static void test_train_bpe(void) {
     HeliosTokenizerTrainOptions options = helios_tokenizer_default_train_options();
     CHECK(options.struct_size == sizeof options);
-    /* min_frequency 0 is the trainer's default: 2 for BPE, 1 for char-level */
+    /* min_frequency 0: no threshold (HF BpeTrainer default); the bindings pass 2 */
     CHECK(options.vocab_size == 30000 && options.min_frequency == 0);
     CHECK(options.special_tokens == NULL && options.special_tokens_count == 0 && options.unk_token == NULL);
     CHECK(options.threads == HELIOS_AUTO && options.cancel == NULL && options.progress == NULL);
@@ -1065,6 +1065,7 @@ static void test_train_bpe(void) {
      * (Ġ,a) x1: "a b" only */
     const size_t shorter[] = {5};
     options = helios_tokenizer_default_train_options();
+    options.min_frequency = 2;
     tok = NULL;
     CHECK(helios_tokenizer_train_bpe(texts, shorter, 1, &options, &tok) == HELIOS_OK);
     CHECK(vocab_of(tok) == 257);

@@ -5,6 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
@@ -53,6 +54,7 @@ pub(crate) struct Bpe {
     /// keyed by the piece's text.
     whole: Option<FxHashMap<Box<str>, u32>>,
     cache: Cache,
+    use_cache: bool,
 }
 
 impl Bpe {
@@ -77,28 +79,25 @@ impl Bpe {
             fuse_unk,
             whole,
             cache: Cache::new(),
+            use_cache: true,
         }
     }
 
     fn first_symbols(&self, piece: &str, syms: &mut Vec<Symbol>) -> Result<(), UnknownAt> {
+        let mut after_unknown = false;
         let mut push = |id: u32, len: u32, at: usize| -> Result<(), UnknownAt> {
-            let id = if id == NONE {
-                match self.unk {
-                    Some(unk) => {
-                        if self.fuse_unk {
-                            if let Some(last) = syms.last_mut().filter(|s| s.id == unk) {
-                                last.len += len;
-                                return Ok(());
-                            }
-                        }
-                        unk
-                    }
-                    None => return Err(UnknownAt(at)),
-                }
-            } else {
-                id
-            };
-            syms.push(Symbol { id, len });
+            if id != NONE {
+                after_unknown = false;
+                syms.push(Symbol { id, len });
+                return Ok(());
+            }
+            let unk = self.unk.ok_or(UnknownAt(at))?;
+            match syms.last_mut() {
+                // Consecutive unknown characters make one unknown token.
+                Some(last) if self.fuse_unk && after_unknown => last.len += len,
+                _ => syms.push(Symbol { id: unk, len }),
+            }
+            after_unknown = true;
             Ok(())
         };
         match &self.alphabet {
@@ -183,9 +182,7 @@ impl Bpe {
 
 impl Model for Bpe {
     fn disable_cache(&mut self) {
-        self.cache = Cache {
-            slots: Box::new([]),
-        };
+        self.use_cache = false;
     }
 
     fn tokenize(
@@ -199,7 +196,7 @@ impl Model for Bpe {
             lens.push(piece.len() as u32);
             return Ok(());
         }
-        let cacheable = piece.len() <= MAX_CACHED_BYTES && !self.cache.slots.is_empty();
+        let cacheable = self.use_cache && piece.len() <= MAX_CACHED_BYTES;
         if cacheable && self.cache.get(piece.as_bytes(), ids, lens) {
             return Ok(());
         }
@@ -288,24 +285,29 @@ type Entry = (Box<[u8]>, Box<[(u32, u32)]>);
 /// changes a result.
 struct Cache {
     slots: Box<[OnceLock<Entry>]>,
+    /// Slots filled so far, and whether the table counts as full.
+    filled: AtomicUsize,
+    full: AtomicBool,
 }
 
 impl Cache {
     fn new() -> Cache {
         Cache {
             slots: (0..CACHE_SLOTS).map(|_| OnceLock::new()).collect(),
+            filled: AtomicUsize::new(0),
+            full: AtomicBool::new(false),
         }
     }
 
     fn home(&self, key: &[u8]) -> usize {
         // The high bits: FxHash's low bits are weak for short keys.
-        (FxBuildHasher.hash_one(key) >> 40) as usize % self.slots.len()
+        (FxBuildHasher.hash_one(key) >> 40) as usize & (CACHE_SLOTS - 1)
     }
 
     fn get(&self, key: &[u8], ids: &mut Vec<u32>, lens: &mut Vec<u32>) -> bool {
         let home = self.home(key);
         for probe in 0..PROBES {
-            match self.slots[(home + probe) % self.slots.len()].get() {
+            match self.slots[(home + probe) & (CACHE_SLOTS - 1)].get() {
                 Some((k, tokens)) if **k == *key => {
                     ids.extend(tokens.iter().map(|t| t.0));
                     lens.extend(tokens.iter().map(|t| t.1));
@@ -319,19 +321,29 @@ impl Cache {
     }
 
     fn insert(&self, key: &[u8], syms: &[Symbol]) {
+        if self.full.load(Ordering::Relaxed) {
+            return;
+        }
         let home = self.home(key);
-        let mut entry = Some((Box::from(key), syms.iter().map(|s| (s.id, s.len)).collect()));
         for probe in 0..PROBES {
-            let slot = &self.slots[(home + probe) % self.slots.len()];
+            let slot = &self.slots[(home + probe) & (CACHE_SLOTS - 1)];
             match slot.get() {
                 Some((k, _)) if **k == *key => return,
                 Some(_) => continue,
-                None => match slot.set(entry.take().expect("set once")) {
-                    Ok(()) => return,
+                None => {
+                    let entry = (Box::from(key), syms.iter().map(|s| (s.id, s.len)).collect());
+                    if slot.set(entry).is_ok() {
+                        self.filled.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                     // Another thread filled the slot first: try the next.
-                    Err(back) => entry = Some(back),
-                },
+                }
             }
+        }
+        // The window is full: once most slots are, stop trying (each attempt
+        // costs the probes).
+        if self.filled.load(Ordering::Relaxed) >= CACHE_SLOTS * 7 / 8 {
+            self.full.store(true, Ordering::Relaxed);
         }
     }
 }

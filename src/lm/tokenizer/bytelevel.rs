@@ -146,25 +146,31 @@ fn piece_end(text: &str, i: usize) -> usize {
 }
 
 /// Cut `text` into about `target`-byte chunks at points where GPT-2's pattern
-/// always starts a new piece (before a space that follows a non-space), so
-/// that splitting the chunks separately gives the same pieces as splitting
-/// the whole text.
+/// always starts a new piece, so that splitting the chunks separately gives
+/// the same pieces as splitting the whole text: before a whitespace
+/// character that follows a non-whitespace one. (The piece before such a
+/// point is a run that cannot hold whitespace, and the pattern only looks
+/// forward.)
 pub(crate) fn safe_chunks(text: &str, target: usize) -> Vec<&str> {
-    let bytes = text.as_bytes();
     let mut chunks = Vec::new();
     let mut start = 0;
-    while bytes.len() - start > target {
-        let mut cut = start + target;
+    while text.len() - start > target {
+        let mut prev_space = true;
         let mut found = None;
-        while cut < bytes.len() {
-            if bytes[cut] == b' ' && text.is_char_boundary(cut) {
-                let prev = text[..cut].chars().next_back();
-                if prev.is_some_and(|c| class_of(c) != Class::Space) {
-                    found = Some(cut);
-                    break;
-                }
+        let from = (start + target..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        // The character before `from` decides whether a cut at `from` is safe.
+        if let Some(c) = text[..from].chars().next_back() {
+            prev_space = class_of(c) == Class::Space;
+        }
+        for (offset, c) in text[from..].char_indices() {
+            let space = class_of(c) == Class::Space;
+            if space && !prev_space {
+                found = Some(from + offset);
+                break;
             }
-            cut += 1;
+            prev_space = space;
         }
         match found {
             Some(cut) => {
@@ -270,7 +276,7 @@ mod tests {
 
     #[test]
     fn safe_chunks_split_like_the_whole() {
-        let text = "one  two\nthree 'll  x\u{3000} y 4 5 six".repeat(40);
+        let text = "one  two\nthree 'll  x\u{3000}y\u{3000} y 4\t5 six\r\n".repeat(40);
         let mut whole = Vec::new();
         split(&text, 0, &mut whole);
         let mut parts = Vec::new();

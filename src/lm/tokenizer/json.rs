@@ -43,69 +43,68 @@ pub(crate) struct Parts {
 /// merge names tokens of the vocabulary. `source` names the input in errors.
 pub(crate) fn assemble(parts: Parts, source: &str) -> Result<Tokenizer> {
     let format = |message: String| Error::Format(format!("{source}: {message}"));
-    let size = parts
-        .vocab
-        .iter()
-        .map(|(_, id)| *id)
-        .chain(parts.added.iter().map(|t| t.id))
-        .max()
-        .map_or(0, |max| max as usize + 1);
-    if size == 0 {
+    let n_model = parts.vocab.len();
+    if n_model == 0 {
         return Err(format("field `model.vocab` is empty".into()));
     }
-    let mut tokens: Vec<Option<String>> = vec![None; size];
-    let mut in_model = vec![false; size];
+    // The model's ids run from 0 to n - 1: checked before anything is sized
+    // by an id, so a huge id in a small file is an error, not an allocation.
+    let mut tokens: Vec<Option<String>> = vec![None; n_model];
     for (token, id) in &parts.vocab {
-        let slot = &mut tokens[*id as usize];
+        let Some(slot) = tokens.get_mut(*id as usize) else {
+            return Err(format(format!(
+                "field `model.vocab`: ids must run from 0 to {} without gaps, but {token:?} has id {id}",
+                n_model - 1
+            )));
+        };
         if let Some(other) = slot {
             return Err(format(format!(
                 "field `model.vocab`: id {id} is given to both {other:?} and {token:?}"
             )));
         }
         *slot = Some(token.clone());
-        in_model[*id as usize] = true;
     }
-    let mut special = vec![false; size];
+    let mut tokens: Vec<String> = tokens.into_iter().map(Option::unwrap_or_default).collect();
+    let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+    ids.reserve(n_model + parts.added.len());
+    for (id, token) in tokens.iter().enumerate() {
+        ids.insert(token.clone(), id as u32);
+    }
+    let mut in_model = vec![true; n_model];
+    let mut special = vec![false; n_model];
+    // Added tokens get the ids Hugging Face gives them: a token of the model
+    // keeps its id, the others follow the model's vocabulary in order. A file
+    // whose `id` disagrees is refused rather than read two ways.
     for (i, added) in parts.added.iter().enumerate() {
         if added.content.is_empty() {
             return Err(format(format!(
                 "field `added_tokens[{i}].content` is empty"
             )));
         }
-        let slot = &mut tokens[added.id as usize];
-        match slot {
-            Some(other) if *other != added.content => {
+        let expected = match ids.get(&added.content) {
+            Some(&id) if (id as usize) < n_model => id,
+            Some(_) => {
                 return Err(format(format!(
-                    "field `added_tokens[{i}]`: id {} is {:?} in the vocabulary but {:?} here",
-                    added.id, other, added.content
+                    "field `added_tokens[{i}]`: {:?} is added twice",
+                    added.content
                 )))
             }
-            _ => *slot = Some(added.content.clone()),
+            None => tokens.len() as u32,
+        };
+        if added.id != expected {
+            return Err(format(format!(
+                "field `added_tokens[{i}].id` is {} but {:?} has id {expected} (its id in \
+                 `model.vocab`, or the next id after the vocabulary and the added tokens before it)",
+                added.id, added.content
+            )));
         }
-        special[added.id as usize] |= added.special;
-    }
-    let tokens: Vec<String> = tokens
-        .into_iter()
-        .enumerate()
-        .map(|(id, token)| {
-            token.ok_or_else(|| {
-                format(format!(
-                    "field `model.vocab`: ids must run from 0 to {} without gaps, but no token has id {id}",
-                    size - 1
-                ))
-            })
-        })
-        .collect::<Result<_>>()?;
-    let mut ids: FxHashMap<String, u32> = FxHashMap::default();
-    ids.reserve(size);
-    for (id, token) in tokens.iter().enumerate() {
-        // Added tokens win over a model token with the same text.
-        if in_model[id] {
-            ids.entry(token.clone()).or_insert(id as u32);
+        if expected as usize == tokens.len() {
+            tokens.push(added.content.clone());
+            ids.insert(added.content.clone(), expected);
+            in_model.push(false);
+            special.push(false);
         }
-    }
-    for added in &parts.added {
-        ids.insert(added.content.clone(), added.id);
+        special[expected as usize] |= added.special;
     }
     let model_ids: FxHashMap<&str, u32> = parts
         .vocab
@@ -122,7 +121,11 @@ pub(crate) fn assemble(parts: Parts, source: &str) -> Result<Tokenizer> {
     };
     let byte_level = parts.pre_tokenizer.is_some();
     let (model, kind): (Box<dyn super::bpe::Model>, ModelKind) = match &parts.merges {
-        Some(merges) if byte_level || !merges.is_empty() => {
+        // Without merges, byte level, fused unknowns or whole-token lookups,
+        // a BPE is one token per character.
+        Some(merges)
+            if byte_level || !merges.is_empty() || parts.fuse_unk || parts.ignore_merges =>
+        {
             let mut merge_ids = Vec::with_capacity(merges.len());
             for (rank, (left, right)) in merges.iter().enumerate() {
                 let lookup = |token: &str| {
@@ -475,8 +478,8 @@ pub(crate) fn parse(bytes: &[u8], source: &str) -> Result<Tokenizer> {
                 }
             }
             Value::Array(pair) if pair.len() == 2 => (
-                f.string(&pair[0], &path)?.to_string(),
-                f.string(&pair[1], &path)?.to_string(),
+                f.string(&pair[0], &format!("{path}[0]"))?.to_string(),
+                f.string(&pair[1], &format!("{path}[1]"))?.to_string(),
             ),
             other => {
                 return Err(f.error(

@@ -256,28 +256,28 @@ impl Tokenizer {
         threads: Threads,
     ) -> Result<Vec<Vec<u32>>> {
         let threads = threads.resolve()?;
-        let mut out = vec![Vec::new(); texts.len()];
-        // Small blocks: texts differ in length, so workers share them out.
-        let block = texts.len().div_ceil(threads * 8).max(1);
-        run_blocks(
+        let groups = deal(
             threads,
-            &mut out,
-            block,
+            texts.len(),
             None,
-            || (),
-            |(), index, block_out| {
-                for (offset, slot) in block_out.iter_mut().enumerate() {
-                    let text = texts[index * block + offset].as_ref();
-                    *slot = self.encode(text).map_err(|e| match e {
-                        Error::InvalidArgument(m) => {
-                            Error::InvalidArgument(format!("text {}: {m}", index * block + offset))
-                        }
-                        other => other,
-                    })?;
-                }
-                Ok(())
+            Vec::new,
+            |group: &mut Vec<_>, i| {
+                group.push(self.encode(texts[i].as_ref()));
             },
         )?;
+        // Text i is item i / G of group i % G.
+        let mut groups: Vec<_> = groups.into_iter().map(Vec::into_iter).collect();
+        let mut out = Vec::with_capacity(texts.len());
+        for i in 0..texts.len() {
+            let n = groups.len();
+            match groups[i % n].next().expect("one result per text") {
+                Ok(ids) => out.push(ids),
+                Err(Error::InvalidArgument(m)) => {
+                    return Err(Error::InvalidArgument(format!("text {i}: {m}")))
+                }
+                Err(other) => return Err(other),
+            }
+        }
         Ok(out)
     }
 
@@ -287,72 +287,107 @@ impl Tokenizer {
         ids: &mut Vec<u32>,
         mut offsets: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<()> {
+        // As Hugging Face: added tokens that are not `normalized` are found
+        // in the raw text first; the text between them is normalized and
+        // searched for the `normalized` ones.
         let mut at = 0;
         while at < text.len() {
-            let (end, added) = match self.added.find(text, at) {
-                Some((start, end, id)) => (start, Some((start, end, id))),
-                None => (text.len(), None),
-            };
+            let found = self.added.raw.find(text, at);
+            let end = found.map_or(text.len(), |(start, _, _)| start);
             if end > at {
                 self.encode_segment(&text[at..end], at, ids, offsets.as_deref_mut())?;
             }
-            match added {
-                Some((start, end, id)) => {
-                    ids.push(id);
-                    if let Some(offsets) = offsets.as_deref_mut() {
-                        offsets.push((start, end));
-                    }
-                    at = end;
-                }
-                None => break,
+            let Some((start, stop, id)) = found else {
+                break;
+            };
+            ids.push(id);
+            if let Some(offsets) = offsets.as_deref_mut() {
+                offsets.push((start, stop));
             }
+            at = stop;
         }
         Ok(())
     }
 
-    /// Encode text free of added tokens, `base` its offset in the input.
+    /// Encode text free of raw added tokens, `base` its offset in the input.
     fn encode_segment(
         &self,
         segment: &str,
         base: usize,
         ids: &mut Vec<u32>,
-        offsets: Option<&mut Vec<(usize, usize)>>,
+        mut offsets: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<()> {
         let normalized = self.normalizer.as_ref().map(|n| n.normalize(segment));
-        let text = normalized
-            .as_ref()
-            .map_or(segment, |(text, _)| text.as_str());
+        let (text, origin) = match &normalized {
+            Some((text, origin)) => (text.as_str(), Some(origin.as_slice())),
+            None => (segment, None),
+        };
+        // A position of the normalized text -> a position of the input.
+        let map = |p: usize| base + origin.map_or(p, |o| o[p]);
+        let mut at = 0;
+        while at < text.len() {
+            let found = self.added.normalized.find(text, at);
+            let end = found.map_or(text.len(), |(start, _, _)| start);
+            if end > at {
+                self.encode_run(&text[at..end], at, &map, ids, offsets.as_deref_mut())?;
+            }
+            let Some((start, stop, id)) = found else {
+                break;
+            };
+            ids.push(id);
+            if let Some(offsets) = offsets.as_deref_mut() {
+                offsets.push((map(start), map(stop)));
+            }
+            at = stop;
+        }
+        Ok(())
+    }
+
+    /// Pre-tokenize and tokenize `run`, which starts at `start` of the
+    /// normalized text; `map` takes normalized positions to input offsets.
+    fn encode_run(
+        &self,
+        run: &str,
+        start: usize,
+        map: &dyn Fn(usize) -> usize,
+        ids: &mut Vec<u32>,
+        offsets: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<()> {
         let (prepared, shift) = match &self.pre_tokenizer {
             Some(pre) => {
-                let prepared = pre.prepare(text);
-                let shift = prepared.len() - text.len();
+                let prepared = pre.prepare(run);
+                let shift = prepared.len() - run.len();
                 (prepared, shift)
             }
-            None => (std::borrow::Cow::Borrowed(text), 0),
+            None => (std::borrow::Cow::Borrowed(run), 0),
         };
+        // A position of the prepared run -> an input offset (an added
+        // prefix space covers no input).
+        let original = |p: usize| map(start + p.saturating_sub(shift));
         let mut pieces = Vec::new();
         match &self.pre_tokenizer {
             Some(pre) => pre.split(&prepared, &mut pieces),
             None => pieces.push((0, prepared.len())),
         }
         let mut lens = Vec::new();
-        for &(start, end) in &pieces {
-            let piece = &prepared[start..end];
+        for &(piece_start, piece_end) in &pieces {
+            let piece = &prepared[piece_start..piece_end];
             if let Err(bpe::UnknownAt(at)) = self.model.tokenize(piece, ids, &mut lens) {
-                let at = start + at;
+                // A byte-level model names a byte: report its character.
+                let mut at = piece_start + at;
+                while !prepared.is_char_boundary(at) {
+                    at -= 1;
+                }
                 let c = prepared[at..].chars().next().unwrap_or('\u{FFFD}');
-                let original =
-                    to_original(at, shift, normalized.as_ref().map(|(_, o)| o.as_slice()));
                 return Err(Error::invalid(format!(
-                    "character {c:?} (U+{:04X}) at byte offset {} is not in the vocabulary and the \
-                     tokenizer has no unknown token",
+                    "character {c:?} (U+{:04X}) at byte offset {} is not in the vocabulary \
+                     and the tokenizer has no unknown token",
                     c as u32,
-                    base + original
+                    original(at)
                 )));
             }
         }
         if let Some(offsets) = offsets {
-            let origin = normalized.as_ref().map(|(_, o)| o.as_slice());
             let mut piece_iter = pieces.iter();
             let mut position = 0;
             let mut piece_end = 0;
@@ -364,10 +399,9 @@ impl Tokenizer {
                         piece_end = end;
                     }
                 }
-                let start = to_original(position, shift, origin);
+                let token_start = original(position);
                 position += len as usize;
-                let end = to_original(position, shift, origin);
-                offsets.push((base + start, base + end));
+                offsets.push((token_start, original(position)));
             }
         }
         Ok(())
@@ -398,14 +432,44 @@ impl Tokenizer {
     }
 }
 
-/// The input offset of position `at` of the prepared text.
-fn to_original(at: usize, shift: usize, origin: Option<&[usize]>) -> usize {
-    let at = at.saturating_sub(shift);
-    match origin {
-        Some(origin) => origin[at.min(origin.len() - 1)],
-        None => at,
-    }
+/// Deal items `0..n` round-robin into at most [`DEAL_GROUPS`] groups and
+/// fold each group, in item order, into an accumulator made by `init`, on
+/// `threads` workers. Group `g` holds items `g, g + G, g + 2G, ...`, so long
+/// items spread over the workers; the groups do not depend on the thread
+/// count.
+pub(crate) fn deal<A: Send>(
+    threads: usize,
+    n: usize,
+    cancel: Option<&crate::cancel::CancelToken>,
+    init: impl Fn() -> A + Sync,
+    step: impl Fn(&mut A, usize) + Sync,
+) -> Result<Vec<A>> {
+    let count = n.min(DEAL_GROUPS);
+    let mut groups: Vec<Option<A>> = (0..count).map(|_| None).collect();
+    run_blocks(
+        threads,
+        &mut groups,
+        1,
+        cancel,
+        || (),
+        |(), g, slot| {
+            let mut acc = init();
+            for i in (g..n).step_by(count) {
+                step(&mut acc, i);
+            }
+            slot[0] = Some(acc);
+            Ok(())
+        },
+    )?;
+    Ok(groups
+        .into_iter()
+        .map(|g| g.expect("every group ran"))
+        .collect())
 }
+
+/// The number of groups [`deal`] makes (at most): fixed, so that nothing
+/// depends on the thread count.
+const DEAL_GROUPS: usize = 64;
 
 /// `bytes` as UTF-8, or an [`Error::InvalidArgument`] naming the offset of
 /// the first invalid byte.

@@ -28,7 +28,13 @@ impl Normalizer for Lowercase {
         for (at, c) in text.char_indices() {
             let before = out.len();
             out.extend(c.to_lowercase());
-            origin.extend(std::iter::repeat_n(at, out.len() - before));
+            let written = out.len() - before;
+            if written == c.len_utf8() {
+                // Byte for byte: a byte-level token keeps exact offsets.
+                origin.extend(at..at + written);
+            } else {
+                origin.extend(std::iter::repeat_n(at, written));
+            }
         }
         origin.push(text.len());
         (out, origin)
@@ -118,9 +124,16 @@ impl Decoder for ByteLevelDecoder {
     fn decode(&self, tokens: &[&str]) -> String {
         let mut bytes = Vec::new();
         for token in tokens {
-            match bytelevel::token_bytes(token) {
-                Some(raw) => bytes.extend_from_slice(&raw),
-                None => bytes.extend_from_slice(token.as_bytes()),
+            let start = bytes.len();
+            for c in token.chars() {
+                match bytelevel::char_byte(c) {
+                    Some(b) => bytes.push(b),
+                    None => {
+                        bytes.truncate(start);
+                        bytes.extend_from_slice(token.as_bytes());
+                        break;
+                    }
+                }
             }
         }
         match String::from_utf8(bytes) {
@@ -159,35 +172,58 @@ pub(crate) struct AddedToken {
     pub normalized: bool,
 }
 
-/// The added tokens, matched leftmost first, the longest at a position.
+/// The added tokens, in two sets as Hugging Face matches them: those that
+/// are not `normalized`, found in the raw text, and the `normalized` ones,
+/// found in the normalized text between them.
 #[derive(Default)]
 pub(crate) struct AddedTokens {
     tokens: Vec<AddedToken>,
-    /// Indices into `tokens`, longest content first.
-    by_length: Vec<usize>,
-    first_byte: Vec<bool>,
+    pub raw: Matcher,
+    pub normalized: Matcher,
 }
 
 impl AddedTokens {
     pub(crate) fn new(tokens: Vec<AddedToken>) -> AddedTokens {
-        let mut by_length: Vec<usize> = (0..tokens.len()).collect();
-        by_length.sort_by_key(|&i| std::cmp::Reverse(tokens[i].content.len()));
-        let mut first_byte = vec![false; 256];
-        for token in &tokens {
-            first_byte[token.content.as_bytes()[0] as usize] = true;
-        }
+        let pick = |normalized: bool| {
+            Matcher::new(
+                tokens
+                    .iter()
+                    .filter(|t| t.normalized == normalized)
+                    .cloned()
+                    .collect(),
+            )
+        };
         AddedTokens {
+            raw: pick(false),
+            normalized: pick(true),
             tokens,
-            by_length,
-            first_byte,
         }
     }
 
     pub(crate) fn all(&self) -> &[AddedToken] {
         &self.tokens
     }
+}
 
-    /// The first added token in `text[from..]`: `(start, end, id)`.
+/// A set of added tokens, matched leftmost first, the longest at a position.
+#[derive(Default)]
+pub(crate) struct Matcher {
+    /// Longest content first.
+    tokens: Vec<AddedToken>,
+    first_byte: Vec<bool>,
+}
+
+impl Matcher {
+    fn new(mut tokens: Vec<AddedToken>) -> Matcher {
+        tokens.sort_by_key(|t| std::cmp::Reverse(t.content.len()));
+        let mut first_byte = vec![false; 256];
+        for token in &tokens {
+            first_byte[token.content.as_bytes()[0] as usize] = true;
+        }
+        Matcher { tokens, first_byte }
+    }
+
+    /// The first token in `text[from..]`: `(start, end, id)`.
     pub(crate) fn find(&self, text: &str, from: usize) -> Option<(usize, usize, u32)> {
         if self.tokens.is_empty() {
             return None;
@@ -197,8 +233,7 @@ impl AddedTokens {
             if !self.first_byte[bytes[at] as usize] {
                 continue;
             }
-            for &i in &self.by_length {
-                let token = &self.tokens[i];
+            for token in &self.tokens {
                 if bytes[at..].starts_with(token.content.as_bytes()) {
                     return Some((at, at + token.content.len(), token.id));
                 }

@@ -19,10 +19,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::bytelevel;
 use super::json::{assemble, DecoderChoice, Parts};
 use super::stages::{AddedToken, ByteLevelOptions};
-use super::Tokenizer;
+use super::{deal, Tokenizer};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::exec::run_blocks;
 use crate::exec::Threads;
 
 /// The settings of [`Tokenizer::train_bpe`] and [`Tokenizer::train_char`].
@@ -34,8 +33,9 @@ pub struct TrainOptions<'a> {
     /// keeps the most frequent characters (ties to the lower code point).
     pub vocab_size: usize,
     /// BPE: a pair seen fewer times is never merged. Char-level: a character
-    /// seen fewer times is left out. 0 (default) means 2 for BPE and 1 for
-    /// char-level.
+    /// seen fewer times is left out. 0 (default) and 1 set no threshold, as
+    /// in Hugging Face's `BpeTrainer`; its `ByteLevelBPETokenizer` and the
+    /// helios Python and C# bindings use 2 for BPE.
     pub min_frequency: u64,
     /// Tokens matched whole before splitting, with ids 0, 1, ... in order.
     pub special_tokens: Vec<String>,
@@ -141,22 +141,18 @@ fn count_pieces<'t, S: AsRef<str> + Sync>(
         .flat_map(|t| bytelevel::safe_chunks(t.as_ref(), 1 << 20))
         .filter(|c| !c.is_empty())
         .collect();
-    let mut counts: Vec<FxHashMap<&[u8], u64>> = vec![FxHashMap::default(); chunks.len()];
-    run_blocks(
+    let mut counts = deal(
         threads,
-        &mut counts,
-        1,
+        chunks.len(),
         cancel,
-        Vec::new,
-        |pieces, index, out| {
-            let chunk = chunks[index];
-            pieces.clear();
-            bytelevel::split(chunk, 0, pieces);
-            let map = &mut out[0];
-            for &(start, end) in pieces.iter() {
+        FxHashMap::default,
+        |map, i| {
+            let chunk = chunks[i];
+            let mut pieces = Vec::new();
+            bytelevel::split(chunk, 0, &mut pieces);
+            for (start, end) in pieces {
                 *map.entry(&chunk.as_bytes()[start..end]).or_insert(0) += 1;
             }
-            Ok(())
         },
     )?;
     let mut total = counts.pop().unwrap_or_default();
@@ -190,11 +186,7 @@ pub(crate) fn bpe<S: AsRef<str> + Sync>(
     if texts.iter().all(|t| t.as_ref().is_empty()) {
         return Err(empty_corpus());
     }
-    let min_frequency = if options.min_frequency == 0 {
-        2
-    } else {
-        options.min_frequency
-    };
+    let min_frequency = options.min_frequency;
     let counted = count_pieces(texts, threads, options.cancel)?;
     let mut pieces: Vec<(&[u8], u64)> = counted.into_iter().collect();
     pieces.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -361,19 +353,15 @@ pub(crate) fn char_level<S: AsRef<str> + Sync>(
     if texts.iter().all(|t| t.as_ref().is_empty()) {
         return Err(empty_corpus());
     }
-    let mut per_text: Vec<FxHashMap<char, u64>> = vec![FxHashMap::default(); texts.len()];
-    run_blocks(
+    let per_text = deal(
         threads,
-        &mut per_text,
-        1,
+        texts.len(),
         options.cancel,
-        || (),
-        |(), index, out| {
-            let map = &mut out[0];
-            for c in texts[index].as_ref().chars() {
+        FxHashMap::default,
+        |map, i| {
+            for c in texts[i].as_ref().chars() {
                 *map.entry(c).or_insert(0) += 1;
             }
-            Ok(())
         },
     )?;
     let mut counts: FxHashMap<char, u64> = FxHashMap::default();
