@@ -232,6 +232,31 @@ unsafe fn with_train_options(
     train(&core)
 }
 
+/// A trainer on `count` texts of the C API, handed to `*out`.
+///
+/// # Safety
+/// As `helios_tokenizer_train_bpe`.
+unsafe fn train_on_texts(
+    texts: *const *const c_char,
+    lengths: *const usize,
+    count: usize,
+    options: *const HeliosTokenizerTrainOptions,
+    out: *mut *mut HeliosTokenizer,
+    train: fn(&[&str], &TrainOptions<'_>) -> Result<Tokenizer>,
+) -> HeliosStatus {
+    ffi_call(|| {
+        if out.is_null() {
+            return Err(Error::NullArgument("out"));
+        }
+        // SAFETY: per the contract.
+        let texts = unsafe { texts_arg(texts, lengths, count) }?;
+        // SAFETY: per the contract.
+        let tokenizer = unsafe { with_train_options(options, |o| train(&texts, o)) }?;
+        // SAFETY: per the contract.
+        unsafe { hand_out(out, || Ok(tokenizer)) }
+    })
+}
+
 /// Load a Hugging Face `tokenizer.json` (BPE models, byte-level or not, and
 /// their ByteLevel / Lowercase / Fuse stages) from `path` (`path_len` bytes
 /// of UTF-8) into `*out`; free it with `helios_tokenizer_free`.
@@ -363,18 +388,12 @@ pub unsafe extern "C" fn helios_tokenizer_train_bpe(
     options: *const HeliosTokenizerTrainOptions,
     out: *mut *mut HeliosTokenizer,
 ) -> HeliosStatus {
-    ffi_call(|| {
-        if out.is_null() {
-            return Err(Error::NullArgument("out"));
-        }
-        // SAFETY: per the contract.
-        let texts = unsafe { texts_arg(texts, lengths, count) }?;
-        // SAFETY: per the contract.
-        let tokenizer =
-            unsafe { with_train_options(options, |o| Tokenizer::train_bpe(&texts, o)) }?;
-        // SAFETY: per the contract.
-        unsafe { hand_out(out, || Ok(tokenizer)) }
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        train_on_texts(texts, lengths, count, options, out, |t, o| {
+            Tokenizer::train_bpe(t, o)
+        })
+    }
 }
 
 /// `helios_tokenizer_train_bpe` on the contents of `count` UTF-8 files, each
@@ -433,18 +452,12 @@ pub unsafe extern "C" fn helios_tokenizer_train_char(
     options: *const HeliosTokenizerTrainOptions,
     out: *mut *mut HeliosTokenizer,
 ) -> HeliosStatus {
-    ffi_call(|| {
-        if out.is_null() {
-            return Err(Error::NullArgument("out"));
-        }
-        // SAFETY: per the contract.
-        let texts = unsafe { texts_arg(texts, lengths, count) }?;
-        // SAFETY: per the contract.
-        let tokenizer =
-            unsafe { with_train_options(options, |o| Tokenizer::train_char(&texts, o)) }?;
-        // SAFETY: per the contract.
-        unsafe { hand_out(out, || Ok(tokenizer)) }
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        train_on_texts(texts, lengths, count, options, out, |t, o| {
+            Tokenizer::train_char(t, o)
+        })
+    }
 }
 
 /// Release the caller's handle; NULL is a no-op. The memory goes when the
