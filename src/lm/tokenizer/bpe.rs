@@ -136,6 +136,10 @@ impl Bpe {
             }
             return;
         }
+        if n <= SMALL_PIECE {
+            self.merge_small(syms);
+            return;
+        }
         let mut next: Vec<u32> = (1..=n as u32).collect();
         let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
         next[n - 1] = NONE;
@@ -179,6 +183,58 @@ impl Bpe {
         syms.retain(|s| s.len > 0);
     }
 }
+
+impl Bpe {
+    /// [`merge`](Self::merge) for short pieces (most words): the rank of
+    /// each adjacent pair kept in an array and the lowest (leftmost among
+    /// equals) found by a scan, with no heap and no allocation. Same order,
+    /// so the same result.
+    fn merge_small(&self, syms: &mut Vec<Symbol>) {
+        let rank_of = |left: &Symbol, right: &Symbol| {
+            self.merges
+                .get(&(left.id, right.id))
+                .map_or((NONE, NONE), |&(rank, merged)| (rank, merged))
+        };
+        let mut ranks = [(NONE, NONE); SMALL_PIECE];
+        for i in 0..syms.len() - 1 {
+            ranks[i] = rank_of(&syms[i], &syms[i + 1]);
+        }
+        loop {
+            let pairs = syms.len() - 1;
+            let mut best = NONE;
+            let mut at = 0;
+            for (i, &(rank, _)) in ranks[..pairs].iter().enumerate() {
+                if rank < best {
+                    best = rank;
+                    at = i;
+                }
+            }
+            if best == NONE {
+                return;
+            }
+            let merged = ranks[at].1;
+            syms[at] = Symbol {
+                id: merged,
+                len: syms[at].len + syms[at + 1].len,
+            };
+            syms.remove(at + 1);
+            ranks.copy_within(at + 1..pairs, at);
+            if at + 1 < syms.len() {
+                ranks[at] = rank_of(&syms[at], &syms[at + 1]);
+            }
+            if at > 0 {
+                ranks[at - 1] = rank_of(&syms[at - 1], &syms[at]);
+            }
+            if syms.len() < 2 {
+                return;
+            }
+        }
+    }
+}
+
+/// Pieces of at most this many first symbols are merged by
+/// [`Bpe::merge_small`].
+const SMALL_PIECE: usize = 32;
 
 impl Model for Bpe {
     fn disable_cache(&mut self) {
@@ -272,7 +328,7 @@ struct Symbol {
 /// the common words).
 const MAX_CACHED_BYTES: usize = 256;
 /// Slots of the cache table, and how far a piece may land from its home slot.
-const CACHE_SLOTS: usize = 1 << 14;
+const CACHE_SLOTS: usize = 1 << 16;
 const PROBES: usize = 8;
 
 type Entry = (Box<[u8]>, Box<[(u32, u32)]>);
@@ -386,5 +442,21 @@ mod tests {
         // Cached second time, same answer.
         assert_eq!(run(&m, "ababc").unwrap(), (vec![3, 4], vec![2, 3]));
         assert_eq!(run(&m, "abx"), Err(UnknownAt(2)));
+        // Longer than SMALL_PIECE: the heap path, same rule.
+        assert!("abc".repeat(11).len() > SMALL_PIECE);
+        assert_eq!(
+            run(&m, &"abc".repeat(11)).unwrap(),
+            (vec![4; 11], vec![3; 11])
+        );
+        assert_eq!(
+            run(&m, &"ab".repeat(20)).unwrap(),
+            (vec![3; 20], vec![2; 20])
+        );
+        let mut bc = "b".to_string();
+        bc.push_str(&"abc".repeat(12));
+        // "b" then "abc"s: (a b) rank 0 first everywhere, so no (b c).
+        let (ids, _) = run(&m, &bc).unwrap();
+        assert_eq!(ids[0], 1);
+        assert_eq!(&ids[1..], &[4; 12]);
     }
 }
