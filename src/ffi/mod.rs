@@ -16,6 +16,7 @@ pub mod embed;
 pub mod nystrom;
 pub mod index;
 pub mod tokenizer;
+pub(crate) mod mmap;
 
 pub use cancel::*;
 pub use embed::*;

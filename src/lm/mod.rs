@@ -1,6 +1,11 @@
-//! The language-model family. So far: the [`tokenizer`] (text to token ids
-//! and back; Hugging Face `tokenizer.json` compatible).
+//! The language-model family: the [`tokenizer`] (text to token ids and
+//! back; Hugging Face `tokenizer.json` compatible) and the GPT-2 [`model`]
+//! (Hugging Face checkpoints, batch-invariant forward passes).
 
+mod checkpoint;
+mod linear;
+pub mod model;
 pub mod tokenizer;
 
+pub use model::{GptConfig, KvCache, LogitRows, Model};
 pub use tokenizer::{Encoding, Tokenizer, TrainOptions};

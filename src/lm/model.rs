@@ -1,0 +1,472 @@
+//! The GPT-2 language model: token and learned position embeddings,
+//! pre-LayerNorm blocks of causal multi-head attention and a GELU (tanh)
+//! MLP, a final LayerNorm, and the LM head tied to the token embedding.
+//! f32 throughout.
+//!
+//! Thread safety: shareable (safe to use from any number of threads at
+//! once). The weights are immutable behind an `Arc`; everything a forward
+//! pass writes (the KV cache, activations) lives in a [`KvCache`] that
+//! belongs to one caller.
+//!
+//! Batch invariance: every output element of every layer is computed by the
+//! same sequence of operations whether one token or many are processed (see
+//! `linear.rs`), and a token's attention runs over its prefix in position
+//! order. So the logits of token t from a KV-cache decode are bit-identical
+//! to row t of [`Model::forward`] over the same prefix, and
+//! `forward(ids[..=t])` ends with row t of `forward(ids)`, for every thread
+//! count.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::linear::Linear;
+use crate::error::{Error, Result};
+use crate::exec::Threads;
+
+/// The shape of a GPT-2 model (the fields of Hugging Face's `GPT2Config`
+/// that matter for inference).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GptConfig {
+    /// Token ids are below this.
+    pub vocab_size: usize,
+    /// The context length: positions are below this.
+    pub n_positions: usize,
+    /// The model width d.
+    pub n_embd: usize,
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Attention heads; divides `n_embd`.
+    pub n_head: usize,
+    /// The MLP's hidden width (GPT-2: 4 d).
+    pub n_inner: usize,
+    /// The LayerNorm epsilon (GPT-2: 1e-5).
+    pub layer_norm_epsilon: f32,
+}
+
+impl GptConfig {
+    /// A config with GPT-2's conventions: `n_inner = 4 n_embd`, epsilon 1e-5.
+    pub fn new(
+        vocab_size: usize,
+        n_positions: usize,
+        n_embd: usize,
+        n_layer: usize,
+        n_head: usize,
+    ) -> GptConfig {
+        GptConfig {
+            vocab_size,
+            n_positions,
+            n_embd,
+            n_layer,
+            n_head,
+            n_inner: 4 * n_embd,
+            layer_norm_epsilon: 1e-5,
+        }
+    }
+
+    /// Check the sizes: all positive, heads dividing the width, token ids
+    /// fitting in u32, and every weight matrix addressable.
+    pub fn validate(&self) -> Result<()> {
+        let fields = [
+            ("vocab_size", self.vocab_size),
+            ("n_positions", self.n_positions),
+            ("n_embd", self.n_embd),
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("n_inner", self.n_inner),
+        ];
+        for (name, value) in fields {
+            if value == 0 {
+                return Err(Error::invalid(format!("config.{name} is 0")));
+            }
+            if value > 1 << 24 {
+                return Err(Error::invalid(format!(
+                    "config.{name} is {value}, above 2^24"
+                )));
+            }
+        }
+        if !self.n_embd.is_multiple_of(self.n_head) {
+            return Err(Error::invalid(format!(
+                "config.n_head ({}) does not divide config.n_embd ({})",
+                self.n_head, self.n_embd
+            )));
+        }
+        if !(self.layer_norm_epsilon.is_finite() && self.layer_norm_epsilon > 0.0) {
+            return Err(Error::invalid(format!(
+                "config.layer_norm_epsilon is {}: it must be finite and positive",
+                self.layer_norm_epsilon
+            )));
+        }
+        let largest = [
+            self.vocab_size * self.n_embd,
+            self.n_embd * self.n_inner,
+            self.n_positions * self.n_embd,
+        ];
+        if largest.iter().any(|&n| n > 1 << 34) {
+            return Err(Error::invalid(
+                "config: a weight matrix would exceed 2^34 values",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The number of weights (parameters) of the model.
+    pub fn parameter_count(&self) -> usize {
+        let (d, f) = (self.n_embd, self.n_inner);
+        let block = 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + 2 * d + (d * f + f) + (f * d + d);
+        self.vocab_size * d + self.n_positions * d + self.n_layer * block + 2 * d
+    }
+}
+
+/// One transformer block.
+#[derive(Clone)]
+pub(crate) struct Block {
+    pub ln1: (Vec<f32>, Vec<f32>),
+    pub qkv: Linear,
+    pub attn_proj: Linear,
+    pub ln2: (Vec<f32>, Vec<f32>),
+    pub fc: Linear,
+    pub mlp_proj: Linear,
+}
+
+/// The weights, packed for the kernels.
+pub(crate) struct Weights {
+    pub config: GptConfig,
+    /// `n_positions x d`.
+    pub wpe: Vec<f32>,
+    pub blocks: Vec<Block>,
+    pub ln_f: (Vec<f32>, Vec<f32>),
+    /// The LM head: `d -> vocab`, the token embedding itself (tied).
+    pub head: Linear,
+}
+
+/// A GPT-2 model (shareable; see the module documentation). Cloning shares
+/// the weights.
+#[derive(Clone)]
+pub struct Model {
+    weights: Arc<Weights>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("config", &self.weights.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which rows of logits a forward pass returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitRows {
+    /// One row per token given.
+    All,
+    /// The last token's row only (what generation needs).
+    Last,
+}
+
+/// The per-request state of a forward pass: the keys and values of every
+/// layer for the positions seen so far, and scratch buffers, so that
+/// decoding a token allocates nothing. Single-owner: one caller uses it at a
+/// time (it is `&mut` in every call).
+pub struct KvCache {
+    capacity: usize,
+    len: usize,
+    d: usize,
+    n_layer: usize,
+    /// Layer l, position s: `keys[(l * capacity + s) * d ..][..d]`.
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    scratch: Scratch,
+}
+
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    attn: Vec<f32>,
+    out: Vec<f32>,
+    mlp: Vec<f32>,
+    scores: Vec<f32>,
+    packs: Vec<f32>,
+}
+
+impl std::fmt::Debug for KvCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvCache")
+            .field("len", &self.len)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KvCache {
+    /// The positions filled so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no position is filled.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most positions it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Forget every position (the memory is kept).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl Model {
+    pub(crate) fn from_weights(weights: Weights) -> Model {
+        Model {
+            weights: Arc::new(weights),
+        }
+    }
+
+    pub(crate) fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// The model's shape.
+    pub fn config(&self) -> &GptConfig {
+        &self.weights.config
+    }
+
+    /// A model of shape `config` with seeded random weights, initialised as
+    /// Hugging Face initialises GPT-2: normal(0, 0.02) weights (the output
+    /// projections of each block scaled by 1/sqrt(2 n_layer)), zero biases,
+    /// LayerNorms at weight 1 and bias 0. The same seed gives the same model
+    /// on every machine.
+    pub fn random(config: GptConfig, seed: u64) -> Result<Model> {
+        super::checkpoint::random(config, seed)
+    }
+
+    /// Load a Hugging Face GPT-2 checkpoint directory: `config.json` and
+    /// `model.safetensors` (memory-mapped; keys with or without the
+    /// `transformer.` prefix; f32, f16 or bf16, converted to f32).
+    ///
+    /// Errors: [`Error::Io`], [`Error::Format`] naming the field or tensor
+    /// (an unknown `model_type`, a missing tensor, a wrong shape or dtype, a
+    /// config that disagrees with the tensors), [`Error::Unsupported`] (an
+    /// activation other than GELU-tanh).
+    pub fn load(dir: impl AsRef<Path>) -> Result<Model> {
+        super::checkpoint::load(dir.as_ref())
+    }
+
+    /// Save to `dir` (created when missing) as `config.json` and
+    /// `model.safetensors` in Hugging Face's layout, so that `transformers`
+    /// loads it; each file is written atomically.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        super::checkpoint::save(self, dir.as_ref())
+    }
+
+    /// An empty KV cache for up to `capacity` positions (at most
+    /// `n_positions`).
+    pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
+        let config = &self.weights.config;
+        if capacity == 0 || capacity > config.n_positions {
+            return Err(Error::invalid(format!(
+                "the context length {capacity} must be in 1..={} (the model's n_positions)",
+                config.n_positions
+            )));
+        }
+        let size = config.n_layer * capacity * config.n_embd;
+        Ok(KvCache {
+            capacity,
+            len: 0,
+            d: config.n_embd,
+            n_layer: config.n_layer,
+            keys: vec![0.0; size],
+            values: vec![0.0; size],
+            scratch: Scratch::default(),
+        })
+    }
+
+    /// The logits (`ids.len() x vocab_size`, row-major) of a whole sequence.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for no ids, an id not below
+    /// `vocab_size` or more ids than `n_positions`.
+    pub fn forward(&self, ids: &[u32], threads: Threads) -> Result<Vec<f32>> {
+        let length = ids.len().max(1).min(self.weights.config.n_positions);
+        let mut cache = self.new_cache(length)?;
+        let mut logits = Vec::new();
+        self.forward_cached(&mut cache, ids, LogitRows::All, threads, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// Append `ids` to the sequence in `cache` and write the logits of
+    /// `rows` to `logits` (resized). Nothing is changed on error.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for no ids, an id not below
+    /// `vocab_size`, a cache of another model shape, or more positions than
+    /// the cache holds.
+    pub fn forward_cached(
+        &self,
+        cache: &mut KvCache,
+        ids: &[u32],
+        rows: LogitRows,
+        threads: Threads,
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
+        let threads = threads.resolve()?;
+        let w = &*self.weights;
+        let c = &w.config;
+        if ids.is_empty() {
+            return Err(Error::invalid("no token ids were given"));
+        }
+        if let Some((i, &id)) = ids
+            .iter()
+            .enumerate()
+            .find(|(_, &id)| id as usize >= c.vocab_size)
+        {
+            return Err(Error::invalid(format!(
+                "ids[{i}] = {id} is not below the vocabulary size {}",
+                c.vocab_size
+            )));
+        }
+        if cache.d != c.n_embd || cache.n_layer != c.n_layer {
+            return Err(Error::invalid(
+                "the KV cache belongs to a model of another shape",
+            ));
+        }
+        if cache.len + ids.len() > cache.capacity {
+            return Err(Error::invalid(format!(
+                "{} positions are filled and {} more do not fit in the context of {}",
+                cache.len,
+                ids.len(),
+                cache.capacity
+            )));
+        }
+        let (t, d) = (ids.len(), c.n_embd);
+        let start = cache.len;
+        let s = &mut cache.scratch;
+        s.x.resize(t * d, 0.0);
+        for (i, &id) in ids.iter().enumerate() {
+            let row = &mut s.x[i * d..(i + 1) * d];
+            w.head.output_row(id as usize, row);
+            for (value, p) in row
+                .iter_mut()
+                .zip(&w.wpe[(start + i) * d..(start + i + 1) * d])
+            {
+                *value += p;
+            }
+        }
+        let heads = c.n_head;
+        let head_dim = d / heads;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        s.h.resize(t * d, 0.0);
+        s.qkv.resize(t * 3 * d, 0.0);
+        s.attn.resize(t * d, 0.0);
+        s.out.resize(t * d, 0.0);
+        s.mlp.resize(t * c.n_inner, 0.0);
+        for (l, block) in w.blocks.iter().enumerate() {
+            layer_norm(&s.x, &mut s.h, d, &block.ln1, c.layer_norm_epsilon);
+            block
+                .qkv
+                .forward(&s.h, t, &mut s.qkv, threads, &mut s.packs)?;
+            let layer_base = l * cache.capacity * d;
+            for i in 0..t {
+                let at = layer_base + (start + i) * d;
+                let row = &s.qkv[i * 3 * d..(i + 1) * 3 * d];
+                cache.keys[at..at + d].copy_from_slice(&row[d..2 * d]);
+                cache.values[at..at + d].copy_from_slice(&row[2 * d..3 * d]);
+            }
+            for i in 0..t {
+                let position = start + i;
+                for head in 0..heads {
+                    let q = &s.qkv[i * 3 * d + head * head_dim..i * 3 * d + (head + 1) * head_dim];
+                    s.scores.clear();
+                    let mut max = f32::NEG_INFINITY;
+                    for p in 0..=position {
+                        let k = &cache.keys[layer_base + p * d + head * head_dim..][..head_dim];
+                        let score = dot(q, k) * scale;
+                        max = max.max(score);
+                        s.scores.push(score);
+                    }
+                    let mut sum = 0.0f32;
+                    for score in s.scores.iter_mut() {
+                        *score = (*score - max).exp();
+                        sum += *score;
+                    }
+                    let out = &mut s.attn[i * d + head * head_dim..i * d + (head + 1) * head_dim];
+                    out.fill(0.0);
+                    for (p, &e) in s.scores.iter().enumerate() {
+                        let weight = e / sum;
+                        let v = &cache.values[layer_base + p * d + head * head_dim..][..head_dim];
+                        for (o, &vv) in out.iter_mut().zip(v) {
+                            *o = weight.mul_add(vv, *o);
+                        }
+                    }
+                }
+            }
+            block
+                .attn_proj
+                .forward(&s.attn, t, &mut s.out, threads, &mut s.packs)?;
+            for (x, o) in s.x.iter_mut().zip(&s.out) {
+                *x += o;
+            }
+            layer_norm(&s.x, &mut s.h, d, &block.ln2, c.layer_norm_epsilon);
+            block
+                .fc
+                .forward(&s.h, t, &mut s.mlp, threads, &mut s.packs)?;
+            for value in s.mlp.iter_mut() {
+                *value = gelu(*value);
+            }
+            block
+                .mlp_proj
+                .forward(&s.mlp, t, &mut s.out, threads, &mut s.packs)?;
+            for (x, o) in s.x.iter_mut().zip(&s.out) {
+                *x += o;
+            }
+        }
+        let first = match rows {
+            LogitRows::All => 0,
+            LogitRows::Last => t - 1,
+        };
+        let n_rows = t - first;
+        layer_norm(
+            &s.x[first * d..],
+            &mut s.h[..n_rows * d],
+            d,
+            &w.ln_f,
+            c.layer_norm_epsilon,
+        );
+        logits.resize(n_rows * c.vocab_size, 0.0);
+        w.head
+            .forward(&s.h[..n_rows * d], n_rows, logits, threads, &mut s.packs)?;
+        cache.len += t;
+        Ok(())
+    }
+}
+
+/// `Σ a_i b_i` as one fused multiply-add chain in i order.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .fold(0.0f32, |acc, (&x, &y)| x.mul_add(y, acc))
+}
+
+/// LayerNorm of each `d`-wide row of `x` into `y` (as many rows as `y` holds).
+fn layer_norm(x: &[f32], y: &mut [f32], d: usize, (weight, bias): &(Vec<f32>, Vec<f32>), eps: f32) {
+    for (row, out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
+        let mean = row.iter().sum::<f32>() / d as f32;
+        let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (row[i] - mean) * inv * weight[i] + bias[i];
+        }
+    }
+}
+
+/// GELU, tanh approximation (GPT-2's `gelu_new`).
+#[inline]
+fn gelu(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
+    0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
+}
