@@ -108,6 +108,11 @@ typedef enum HeliosStatus {
 // the token stop at their next check with `HELIOS_ERR_CANCELLED`. Opaque.
 typedef struct HeliosCancelToken HeliosCancelToken;
 
+// A GPT-2 language model. Opaque; shareable: the weights are immutable, so
+// any number of threads may run forward passes at once (each call keeps
+// its activations to itself).
+typedef struct HeliosModel HeliosModel;
+
 // A Nyström engine. Opaque; single-owner: a second thread that calls into an
 // engine while another is inside gets `HELIOS_ERR_BUSY`.
 typedef struct HeliosNystromEngine HeliosNystromEngine;
@@ -269,6 +274,28 @@ typedef struct HeliosTokenizerTrainOptions {
   // Passed to `progress` as is.
   void *progress_user_data;
 } HeliosTokenizerTrainOptions;
+
+// The shape of a GPT-2 model (Hugging Face's `GPT2Config` fields). Fill it
+// with `helios_model_default_config()` (GPT-2 small) and change the fields
+// you need, so that `struct_size` is right.
+typedef struct HeliosGptConfig {
+  // `sizeof(HeliosGptConfig)`; read first, refused when it differs.
+  size_t struct_size;
+  // Token ids are below this (GPT-2: 50257).
+  size_t vocab_size;
+  // The context length (GPT-2: 1024).
+  size_t n_positions;
+  // The width d (GPT-2 small: 768).
+  size_t n_embd;
+  // Transformer blocks (12).
+  size_t n_layer;
+  // Attention heads, dividing n_embd (12).
+  size_t n_head;
+  // The MLP's hidden width (4 n_embd).
+  size_t n_inner;
+  // The LayerNorm epsilon (1e-5).
+  float layer_norm_epsilon;
+} HeliosGptConfig;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1213,6 +1240,101 @@ enum HeliosStatus helios_tokenizer_token_to_id(const struct HeliosTokenizer *tok
 // `tokenizer` is NULL or live; `out` is NULL or holds `capacity` writable
 // bytes; `out_len` is NULL or writable.
 enum HeliosStatus helios_tokenizer_id_to_token(const struct HeliosTokenizer *tokenizer, uint32_t id, uint8_t *out, size_t capacity, size_t *out_len);
+
+// GPT-2 small's shape: vocab 50257, 1024 positions, width 768, 12 layers,
+// 12 heads, MLP 3072, epsilon 1e-5, with the right `struct_size`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+struct HeliosGptConfig helios_model_default_config(void);
+
+// A model of shape `*config` with seeded random weights (Hugging Face's
+// GPT-2 initialisation: normal(0, 0.02), output projections scaled by
+// 1/sqrt(2 n_layer), zero biases, unit LayerNorms), into `*out`; the same
+// seed gives the same weights on every machine. Free it with
+// `helios_model_free`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (bad
+// struct_size, a size of 0 or above 2^24, n_head not dividing n_embd, an
+// epsilon that is not finite and positive), `HELIOS_ERR_OUT_OF_MEMORY`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `config` is NULL or a valid struct; `out` is NULL or writable.
+enum HeliosStatus helios_model_random(const struct HeliosGptConfig *config, uint64_t seed, struct HeliosModel **out);
+
+// Load a Hugging Face GPT-2 checkpoint directory (`dir`, `dir_len` bytes of
+// UTF-8): `config.json` and `model.safetensors` (memory-mapped; keys with
+// or without `transformer.`; f32, f16 or bf16 weights, converted to f32).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (dir),
+// `HELIOS_ERR_IO` (a file missing or unreadable), `HELIOS_ERR_FORMAT` (a
+// model_type other than "gpt2", a missing tensor, a wrong shape or dtype, a
+// truncated or corrupt file, a config.json that disagrees with the tensors;
+// the message names the field or tensor), `HELIOS_ERR_UNSUPPORTED` (an
+// activation other than GELU-tanh, untied embeddings), `HELIOS_ERR_NUMERIC`
+// (NaN or infinite weights).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `dir` is NULL or holds `dir_len` readable bytes; `out` is NULL or writable.
+enum HeliosStatus helios_model_load(const char *dir, size_t dir_len, struct HeliosModel **out);
+
+// Save the model to `dir` (created when missing) as `config.json` and
+// `model.safetensors` in Hugging Face's layout (`transformers` loads it),
+// each file written atomically.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (dir),
+// `HELIOS_ERR_IO`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `model` is NULL or live; `dir` is NULL or holds `dir_len` readable bytes.
+enum HeliosStatus helios_model_save(const struct HeliosModel *model, const char *dir, size_t dir_len);
+
+// Release the caller's handle; NULL is a no-op. The memory goes when the
+// last call that is still inside the model (from another thread) returns.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); the handle must not be used after this call.
+//
+// # Safety
+// `model` is NULL or a live handle, released once.
+void helios_model_free(struct HeliosModel *model);
+
+// The model's shape into `*out` (its `struct_size` is set).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `model` is NULL or live; `out` is NULL or writable.
+enum HeliosStatus helios_model_get_config(const struct HeliosModel *model, struct HeliosGptConfig *out);
+
+// The logits of a whole sequence of `count` token ids: `count x vocab_size`
+// floats, row-major, into `logits` (room for `capacity`). `*out_needed`
+// (when not NULL) receives `count x vocab_size`, also when the buffer is
+// too small. Row t depends only on ids[0..=t], bit for bit: it equals the
+// last row of a forward over ids[0..=t] and the logits a KV-cache decode
+// gives for token t, for every `threads` (`HELIOS_AUTO` or 1..1024).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (count
+// 0 or above n_positions, an id not below vocab_size (named), a bad thread
+// count), `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `model` is NULL or live; `ids` is NULL or holds `count` ids; `logits` is
+// NULL or holds `capacity` writable floats; `out_needed` is NULL or
+// writable.
+enum HeliosStatus helios_model_forward(const struct HeliosModel *model, const uint32_t *ids, size_t count, size_t threads, float *logits, size_t capacity, size_t *out_needed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -16,12 +16,14 @@ pub mod embed;
 pub mod nystrom;
 pub mod index;
 pub mod tokenizer;
+pub mod model;
 pub(crate) mod mmap;
 
 pub use cancel::*;
 pub use embed::*;
 pub use exec::*;
 pub use index::*;
+pub use model::*;
 pub use nystrom::*;
 pub use status::*;
 pub use tokenizer::*;
