@@ -5,7 +5,9 @@
 mod checkpoint;
 mod linear;
 pub mod model;
+pub mod sampler;
 pub mod tokenizer;
 
 pub use model::{GptConfig, KvCache, LogitRows, Model};
+pub use sampler::{Sampler, SamplerOptions, StopReason};
 pub use tokenizer::{Encoding, Tokenizer, TrainOptions};

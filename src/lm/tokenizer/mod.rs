@@ -430,6 +430,29 @@ impl Tokenizer {
             None => tokens.join(" "),
         })
     }
+
+    /// Append the bytes token `id` adds to a decoded text (`first`: it
+    /// starts the text), for streaming: decoding token by token gives the
+    /// bytes of [`decode`](Self::decode) (before U+FFFD replacement), so a
+    /// caller can hold back an incomplete character.
+    pub(crate) fn decode_piece(&self, id: u32, first: bool, out: &mut Vec<u8>) -> Result<()> {
+        let token = self.id_to_token(id).ok_or_else(|| {
+            Error::invalid(format!(
+                "id {id} is outside the vocabulary (size {})",
+                self.tokens.len()
+            ))
+        })?;
+        match &self.decoder {
+            Some(decoder) => out.extend_from_slice(&decoder.decode_bytes(&[token])),
+            None => {
+                if !first {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(token.as_bytes());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Deal items `0..n` round-robin into at most [`DEAL_GROUPS`] groups and

@@ -109,8 +109,15 @@ impl PreTokenizer for ByteLevel {
 
 /// Token strings in, text out.
 pub(crate) trait Decoder: Send + Sync {
-    /// The text of `tokens` in order.
-    fn decode(&self, tokens: &[&str]) -> String;
+    /// The bytes of `tokens` in order (UTF-8 once whole characters are in).
+    fn decode_bytes(&self, tokens: &[&str]) -> Vec<u8>;
+    /// The text of `tokens` in order; invalid UTF-8 becomes U+FFFD.
+    fn decode(&self, tokens: &[&str]) -> String {
+        match String::from_utf8(self.decode_bytes(tokens)) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
     /// The stage's `tokenizer.json` object.
     fn write_json(&self, out: &mut JsonOut);
 }
@@ -121,7 +128,7 @@ pub(crate) trait Decoder: Send + Sync {
 pub(crate) struct ByteLevelDecoder(pub ByteLevelOptions);
 
 impl Decoder for ByteLevelDecoder {
-    fn decode(&self, tokens: &[&str]) -> String {
+    fn decode_bytes(&self, tokens: &[&str]) -> Vec<u8> {
         let mut bytes = Vec::new();
         for token in tokens {
             let start = bytes.len();
@@ -136,10 +143,7 @@ impl Decoder for ByteLevelDecoder {
                 }
             }
         }
-        match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        }
+        bytes
     }
 
     fn write_json(&self, out: &mut JsonOut) {
@@ -151,8 +155,8 @@ impl Decoder for ByteLevelDecoder {
 pub(crate) struct Fuse;
 
 impl Decoder for Fuse {
-    fn decode(&self, tokens: &[&str]) -> String {
-        tokens.concat()
+    fn decode_bytes(&self, tokens: &[&str]) -> Vec<u8> {
+        tokens.concat().into_bytes()
     }
 
     fn write_json(&self, out: &mut JsonOut) {
