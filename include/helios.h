@@ -71,6 +71,21 @@
 // the vocabulary (`UINT32_MAX`).
 #define HELIOS_NO_TOKEN 4294967295
 
+// `*out_stop_reason`: `max_tokens` tokens were produced.
+#define HELIOS_STOP_MAX_TOKENS 0
+
+// `*out_stop_reason`: a stop token was drawn (it is not in the output).
+#define HELIOS_STOP_TOKEN 1
+
+// `*out_stop_reason`: a stop string appeared (it is not in the output).
+#define HELIOS_STOP_STRING 2
+
+// `*out_stop_reason`: the context (KV cache) is full.
+#define HELIOS_STOP_CONTEXT_FULL 3
+
+// `*out_stop_reason`: the callback returned non-zero.
+#define HELIOS_STOP_CALLBACK 4
+
 // The result of every fallible helios function. `HELIOS_OK` is 0; on any
 // other value `helios_last_error()` holds a message for the calling thread.
 typedef enum HeliosStatus {
@@ -116,6 +131,10 @@ typedef struct HeliosModel HeliosModel;
 // A Nyström engine. Opaque; single-owner: a second thread that calls into an
 // engine while another is inside gets `HELIOS_ERR_BUSY`.
 typedef struct HeliosNystromEngine HeliosNystromEngine;
+
+// A generation request's state over a shared model: its KV cache, random
+// generator and context. Opaque; single-owner.
+typedef struct HeliosSampler HeliosSampler;
 
 // A tokenizer: text to token ids and back (byte-level BPE as in GPT-2, or
 // one token per character), Hugging Face `tokenizer.json` compatible.
@@ -296,6 +315,53 @@ typedef struct HeliosGptConfig {
   // The LayerNorm epsilon (1e-5).
   float layer_norm_epsilon;
 } HeliosGptConfig;
+
+// The settings of a sampler. Fill it with
+// `helios_sampler_default_options()` and change the fields you need, so
+// that `struct_size` is right.
+typedef struct HeliosSamplerOptions {
+  // `sizeof(HeliosSamplerOptions)`; read first, refused when it differs.
+  size_t struct_size;
+  // 0 for greedy decoding (argmax, ties to the lower id); otherwise the
+  // logits are divided by it. Finite, >= 0. Default 1.
+  float temperature;
+  // Keep the k most likely tokens; 0 (default) keeps all.
+  size_t top_k;
+  // Keep the smallest set of most likely tokens whose probability
+  // reaches top_p, in (0, 1]. Default 1 (all).
+  float top_p;
+  // Penalty for tokens already in the context (> 0; 1 = none, default).
+  float repetition_penalty;
+  // Seed of the sampler's random generator (also after reset). Default 0.
+  uint64_t seed;
+  // The most tokens one generate call produces (>= 1). Default 256.
+  size_t max_tokens;
+  // `stop_tokens_count` token ids that end generation; NULL when 0.
+  const uint32_t *stop_tokens;
+  // The number of stop tokens.
+  size_t stop_tokens_count;
+  // `stop_strings_count` NUL-terminated UTF-8 texts that end
+  // `helios_sampler_generate_text`; NULL when 0.
+  const char *const *stop_strings;
+  // The number of stop strings.
+  size_t stop_strings_count;
+  // The KV cache's length (prompt + generated tokens), at most the
+  // model's n_positions; 0 (default) for n_positions.
+  size_t context;
+  // Workers for the forward passes, or `HELIOS_AUTO` (default). The
+  // tokens do not depend on it.
+  size_t threads;
+} HeliosSamplerOptions;
+
+// Called with each generated token and the caller's `user_data`, on the
+// thread that called generate. Return 0 to go on, non-zero to stop
+// (`HELIOS_STOP_CALLBACK`).
+typedef int32_t (*HeliosTokenFn)(uint32_t token, void *user_data);
+
+// Called with each piece of generated text (`len` bytes of whole UTF-8
+// characters, not NUL-terminated, valid only during the call) and the
+// caller's `user_data`. Return 0 to go on, non-zero to stop.
+typedef int32_t (*HeliosTextFn)(const char *piece, size_t len, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1335,6 +1401,114 @@ enum HeliosStatus helios_model_get_config(const struct HeliosModel *model, struc
 // NULL or holds `capacity` writable floats; `out_needed` is NULL or
 // writable.
 enum HeliosStatus helios_model_forward(const struct HeliosModel *model, const uint32_t *ids, size_t count, size_t threads, float *logits, size_t capacity, size_t *out_needed);
+
+// The default sampler options: temperature 1, top_k 0, top_p 1, repetition
+// penalty 1, seed 0, 256 tokens, no stop tokens or strings, the model's
+// context, `HELIOS_AUTO` threads.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+struct HeliosSamplerOptions helios_sampler_default_options(void);
+
+// Create a sampler over `model` with `options` (NULL for the defaults) and
+// store it in `*out`; free it with `helios_sampler_free`. The sampler keeps
+// the model alive: `helios_model_free` may come first.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (bad
+// struct_size; temperature NaN, infinite or negative; top_p outside (0, 1];
+// repetition_penalty not finite and positive; max_tokens 0; an empty stop
+// string; a stop token not below the vocabulary size; context above
+// n_positions; threads 0 or > 1024), `HELIOS_ERR_OUT_OF_MEMORY`.
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `model` is NULL or live; `options` is NULL or a valid struct; `out` is
+// NULL or writable.
+enum HeliosStatus helios_sampler_new(const struct HeliosModel *model, const struct HeliosSamplerOptions *options, struct HeliosSampler **out);
+
+// Free a sampler. NULL does nothing and returns `HELIOS_OK`. A sampler that
+// another thread is inside is not freed: `HELIOS_ERR_BUSY`. As with
+// `free()`, no call may use the handle once it is freed.
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
+//
+// # Safety
+// `sampler` is NULL or a live sampler that no call will use afterwards.
+enum HeliosStatus helios_sampler_free(struct HeliosSampler *sampler);
+
+// Forget the context and restart the random generator from the seed.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`.
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
+//
+// # Safety
+// `sampler` is NULL or live.
+enum HeliosStatus helios_sampler_reset(struct HeliosSampler *sampler);
+
+// The number of tokens in the sampler's context (prompts and generated
+// tokens) into `*out`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`.
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
+//
+// # Safety
+// `sampler` is NULL or live; `out` is NULL or writable.
+enum HeliosStatus helios_sampler_context_len(const struct HeliosSampler *sampler, size_t *out);
+
+// Append `prompt_len` token ids to the context and generate up to
+// `max_tokens` tokens. Each token goes to `out_tokens` (when not NULL; it
+// must then hold `max_tokens`, else `HELIOS_ERR_BUFFER_TOO_SMALL` before
+// anything runs) and to `on_token` (when not NULL) as it comes. A later call
+// continues the same context (`prompt_len` may then be 0).
+// `*out_count` receives the number produced, also on error (a cancelled
+// call keeps the tokens produced so far); `*out_stop_reason` (when not
+// NULL) one of `HELIOS_STOP_*`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`,
+// `HELIOS_ERR_INVALID_ARGUMENT` (an empty prompt on an empty context, an id
+// not below the vocabulary size (named), a prompt that does not fit in the
+// context), `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_CANCELLED` (the
+// token was raised; checked before each token).
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY). The callback runs on the calling thread.
+//
+// # Safety
+// `sampler` is NULL or live; `prompt` is NULL or holds `prompt_len` ids;
+// `out_tokens` is NULL or holds `capacity` writable ids; `out_count` is
+// NULL or writable; `cancel` is NULL or live; `out_stop_reason` is NULL or
+// writable; `on_token` is NULL or safe to call with `user_data`.
+enum HeliosStatus helios_sampler_generate(struct HeliosSampler *sampler, const uint32_t *prompt, size_t prompt_len, uint32_t *out_tokens, size_t capacity, HeliosTokenFn on_token, void *user_data, const struct HeliosCancelToken *cancel, size_t *out_count, int32_t *out_stop_reason);
+
+// Encode `prompt` (`prompt_len` bytes of UTF-8) with `tokenizer`, generate,
+// and stream the text to `on_text` in pieces of whole UTF-8 characters
+// (never half a character; never a part of a stop string: text that may
+// begin one is held back until it cannot). Generation ends at max_tokens, a
+// stop token, a stop string (not included), a full context or a non-zero
+// return of `on_text`. `*out_len` (when not NULL) receives the bytes of
+// text streamed, also on error; `*out_stop_reason` (when not NULL) one of
+// `HELIOS_STOP_*`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT` (sampler, tokenizer, on_text, prompt
+// when prompt_len > 0), `HELIOS_ERR_BUSY`, `HELIOS_ERR_INVALID_ARGUMENT`
+// (the prompt not UTF-8 or encoding to no tokens on an empty context, a
+// tokenizer whose ids do not fit the model), `HELIOS_ERR_CANCELLED`.
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY). The tokenizer is shareable; the callback runs on the
+// calling thread.
+//
+// # Safety
+// `sampler` and `tokenizer` are NULL or live; `prompt` is NULL or holds
+// `prompt_len` bytes; `cancel` is NULL or live; `out_len` and
+// `out_stop_reason` are NULL or writable; `on_text` is NULL or safe to call
+// with `user_data`.
+enum HeliosStatus helios_sampler_generate_text(struct HeliosSampler *sampler, const struct HeliosTokenizer *tokenizer, const char *prompt, size_t prompt_len, HeliosTextFn on_text, void *user_data, const struct HeliosCancelToken *cancel, size_t *out_len, int32_t *out_stop_reason);
 
 #ifdef __cplusplus
 }  // extern "C"

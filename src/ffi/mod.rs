@@ -17,6 +17,7 @@ pub mod nystrom;
 pub mod index;
 pub mod tokenizer;
 pub mod model;
+pub mod sampler;
 pub(crate) mod mmap;
 
 pub use cancel::*;
@@ -25,5 +26,6 @@ pub use exec::*;
 pub use index::*;
 pub use model::*;
 pub use nystrom::*;
+pub use sampler::*;
 pub use status::*;
 pub use tokenizer::*;

@@ -42,7 +42,7 @@ pub struct HeliosGptConfig {
 /// any number of threads may run forward passes at once (each call keeps
 /// its activations to itself).
 pub struct HeliosModel {
-    model: Model,
+    pub(crate) model: Model,
 }
 
 fn to_c(config: &GptConfig) -> HeliosGptConfig {

@@ -24,7 +24,7 @@ pub const HELIOS_NO_TOKEN: u32 = 0xFFFF_FFFF;
 /// Opaque; shareable: immutable after construction, so any number of threads
 /// may encode and decode with one tokenizer at once.
 pub struct HeliosTokenizer {
-    tokenizer: Tokenizer,
+    pub(crate) tokenizer: Tokenizer,
 }
 
 /// Training progress: called with the merges done and the merges planned

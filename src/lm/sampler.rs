@@ -167,6 +167,11 @@ impl Sampler {
         })
     }
 
+    /// The model it generates with.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
     /// The settings.
     pub fn options(&self) -> &SamplerOptions {
         &self.options
