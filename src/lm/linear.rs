@@ -205,8 +205,8 @@ impl Linear {
         let mut acc = [[zero; R]; NR];
         let pack = &self.packed[p * n * PACK..(p + 1) * n * PACK];
         let xs: [&[f32]; NR] = std::array::from_fn(|i| &x[(r + i) * n..(r + i + 1) * n]);
-        for k in 0..n {
-            let (w, _) = S::as_simd_f32s(&pack[k * PACK..(k + 1) * PACK]);
+        for (k, weights) in pack.chunks_exact(PACK).enumerate() {
+            let (w, _) = S::as_simd_f32s(weights);
             for (i, row) in xs.iter().enumerate() {
                 let xk = simd.splat_f32s(row[k]);
                 for j in 0..R {
