@@ -326,7 +326,11 @@ fn bad_input_and_bad_checkpoints_get_specific_errors() {
     let e = model.forward(&[1, 97], Threads::Auto).unwrap_err();
     assert!(e.to_string().contains("ids[1] = 97"), "{e}");
     let e = model.forward(&ids(25, 97), Threads::Auto).unwrap_err();
-    assert!(e.to_string().contains("do not fit"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("25 ids are more than the model's context of 24"),
+        "{e}"
+    );
     assert_eq!(
         model.new_cache(25).unwrap_err().kind(),
         ErrorKind::InvalidArgument
@@ -405,6 +409,12 @@ fn bad_input_and_bad_checkpoints_get_specific_errors() {
     )
     .unwrap();
     expect(ErrorKind::Unsupported, "activation_function");
+    let variant = config_text.replace(
+        "\"model_type\": \"gpt2\"",
+        "\"model_type\": \"gpt2\", \"scale_attn_weights\": false",
+    );
+    std::fs::write(dir.join("config.json"), variant).unwrap();
+    expect(ErrorKind::Unsupported, "scale_attn_weights");
     std::fs::write(
         dir.join("config.json"),
         &config_text[..config_text.len() / 2],

@@ -272,20 +272,31 @@ pub unsafe extern "C" fn helios_model_forward(
         }
         // SAFETY: per the contract.
         let ids = unsafe { slice_in(ids, count, "ids") }?;
-        let needed = count.checked_mul(model.model.config().vocab_size);
+        // The ids are checked before the size is answered, and the buffer
+        // before the pass runs.
+        let config = model.model.config();
+        if count > config.n_positions {
+            return Err(Error::invalid(format!(
+                "count {count} is more than the model's context of {} positions",
+                config.n_positions
+            )));
+        }
+        if let Some((i, &id)) = ids
+            .iter()
+            .enumerate()
+            .find(|(_, &id)| id as usize >= config.vocab_size)
+        {
+            return Err(Error::invalid(format!(
+                "ids[{i}] = {id} is not below the vocabulary size {}",
+                config.vocab_size
+            )));
+        }
+        let needed = count.checked_mul(config.vocab_size);
         // SAFETY: per the contract.
         let needed = unsafe { report_needed(needed, out_needed) }?;
-        if capacity < needed {
-            return Err(Error::BufferTooSmall {
-                name: "logits",
-                needed,
-                capacity,
-            });
-        }
-        let result = model.model.forward(ids, to_threads(threads))?;
         // SAFETY: per the contract.
-        unsafe { output_slice(logits, capacity, needed, ("logits", &[])) }?
-            .copy_from_slice(&result);
+        let out = unsafe { output_slice(logits, capacity, needed, ("logits", &[])) }?;
+        out.copy_from_slice(&model.model.forward(ids, to_threads(threads))?);
         Ok(())
     })
 }

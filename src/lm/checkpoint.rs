@@ -72,6 +72,19 @@ fn parse_config(bytes: &[u8], source: &str) -> Result<GptConfig> {
             "{source}: field `tie_word_embeddings` is false; helios runs GPT-2 with the LM head tied to the token embedding"
         )));
     }
+    // Variants of GPT-2's attention that helios does not run.
+    for (name, standard) in [
+        ("scale_attn_weights", true),
+        ("scale_attn_by_inverse_layer_idx", false),
+    ] {
+        if let Some(value) = root.get(name).and_then(Value::as_bool) {
+            if value != standard {
+                return Err(Error::Unsupported(format!(
+                    "{source}: field `{name}` is {value}; helios runs GPT-2's attention ({name} = {standard})"
+                )));
+            }
+        }
+    }
     let epsilon = match root.get("layer_norm_epsilon") {
         None | Some(Value::Null) => 1e-5,
         Some(value) => value.as_f64().ok_or_else(|| {
@@ -193,6 +206,16 @@ pub(crate) fn load(dir: &Path) -> Result<Model> {
                 config.n_layer
             ),
         ));
+    }
+    // An LM head of its own is untied: refused rather than ignored.
+    if tensors.file.tensor("lm_head.weight").is_ok() {
+        let head = tensors.get("lm_head.weight", &[v, d])?;
+        if head != wte {
+            return Err(Error::Unsupported(format!(
+                "{}: tensor `lm_head.weight` differs from `wte.weight`; helios runs GPT-2 with the LM head tied to the token embedding",
+                tensors.source
+            )));
+        }
     }
     let ln_f = ln("ln_f")?;
     let weights = Weights {

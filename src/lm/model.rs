@@ -292,7 +292,14 @@ impl Model {
     /// Errors: [`Error::InvalidArgument`] for no ids, an id not below
     /// `vocab_size` or more ids than `n_positions`.
     pub fn forward(&self, ids: &[u32], threads: Threads) -> Result<Vec<f32>> {
-        let length = ids.len().max(1).min(self.weights.config.n_positions);
+        let n_positions = self.weights.config.n_positions;
+        if ids.len() > n_positions {
+            return Err(Error::invalid(format!(
+                "{} ids are more than the model's context of {n_positions} positions (n_positions)",
+                ids.len()
+            )));
+        }
+        let length = ids.len().max(1);
         let mut cache = self.new_cache(length)?;
         let mut logits = Vec::new();
         self.forward_cached(&mut cache, ids, LogitRows::All, threads, &mut logits)?;

@@ -16,7 +16,10 @@ rows incrementally and saves, loads and pickles. :class:`VectorIndex` is a
 faiss-like nearest-neighbour index (exact or product-quantized) of float32
 vectors with 64-bit ids, searched from any number of threads at once.
 :class:`Tokenizer` is a GPT-2 byte-level BPE or char-level tokenizer that
-loads, trains and saves Hugging Face ``tokenizer.json`` files.
+loads, trains and saves Hugging Face ``tokenizer.json`` files. :class:`Model`
+is a GPT-2 language model (Hugging Face checkpoints or seeded random weights
+of a :class:`GptConfig`) whose batch-invariant forward pass one shared model
+runs from any number of threads at once.
 
 Every public function and class states its thread-safety class in its
 docstring with the fixed phrases of the C header and docs/THREADING.md:
@@ -35,6 +38,7 @@ from ._lib import ABI_VERSION, AUTO, LIBRARY_PATH, MAX_THREADS, KernelF32, Kerne
 from ._lib import LIB as _LIB
 from ._lib import size_t as _size_t
 from ._map import FloatArray, PythonKernel, UserData, parallel_map
+from ._model import GptConfig, Logits, Model
 from ._nystrom import NystromEngine
 from ._tokenizer import Tokenizer
 
@@ -48,9 +52,12 @@ __all__ = [
     "CancelToken",
     "FloatArray",
     "FloatMatrix",
+    "GptConfig",
     "HeliosError",
     "KernelF32",
     "KernelF64",
+    "Logits",
+    "Model",
     "NystromEngine",
     "PythonKernel",
     "Status",
