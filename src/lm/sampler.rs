@@ -366,19 +366,23 @@ pub fn candidates(
     out.clear();
     out.extend(logits.iter().enumerate().map(|(id, &l)| (id as u32, l)));
     if options.repetition_penalty != 1.0 {
-        let mut seen = vec![false; logits.len()];
+        // Each distinct token once, with no allocation: a penalised entry's
+        // id is set to the vocabulary size until all are done.
+        let vocab = logits.len() as u32;
         for &id in context {
-            if let Some(flag) = seen.get_mut(id as usize) {
-                if !*flag {
-                    *flag = true;
-                    let l = &mut out[id as usize].1;
-                    *l = if *l > 0.0 {
-                        *l / options.repetition_penalty
+            if let Some(entry) = out.get_mut(id as usize) {
+                if entry.0 != vocab {
+                    entry.0 = vocab;
+                    entry.1 = if entry.1 > 0.0 {
+                        entry.1 / options.repetition_penalty
                     } else {
-                        *l * options.repetition_penalty
+                        entry.1 * options.repetition_penalty
                     };
                 }
             }
+        }
+        for (id, entry) in out.iter_mut().enumerate() {
+            entry.0 = id as u32;
         }
     }
     // Logit descending, ties to the lower id; NaN sorts last.
