@@ -102,7 +102,7 @@ demo: demo-c demo-cpp demo-rust demo-python demo-csharp
 
 demo-c: lib
 	@mkdir -p $(BUILD)/examples
-	for example in stencil nystrom vector_search tokenizer; do \
+	for example in stencil nystrom vector_search tokenizer generate; do \
 	    $(CC) $(CFLAGS_C) examples/c/$$example.c -o $(BUILD)/examples/$${example}_c \
 	        -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lhelios -lm; \
 	    (cd $(BUILD)/examples && ./$${example}_c); \
@@ -111,7 +111,7 @@ demo-c: lib
 # The C++ examples link the static library: no libhelios.so needed at run time.
 demo-cpp: lib
 	@mkdir -p $(BUILD)/examples
-	for example in stencil nystrom vector_search tokenizer; do \
+	for example in stencil nystrom vector_search tokenizer generate; do \
 	    $(CXX) $(CFLAGS_CXX) examples/cpp/$$example.cpp -o $(BUILD)/examples/$${example}_cpp $(STATIC) $(NATIVE_LIBS); \
 	    $(BUILD)/examples/$${example}_cpp; \
 	done
@@ -146,6 +146,7 @@ bench: python
 	$(VPY) benches/bench_tokenizer.py
 	$(CARGO) bench --bench nystrom_update
 	$(CARGO) bench --bench tokenizer_cache
+	$(CARGO) bench --bench gpt_decode
 
 ## Clean ---------------------------------------------------------------------
 

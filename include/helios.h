@@ -345,8 +345,9 @@ typedef struct HeliosSamplerOptions {
   const char *const *stop_strings;
   // The number of stop strings.
   size_t stop_strings_count;
-  // The KV cache's length (prompt + generated tokens), at most the
-  // model's n_positions; 0 (default) for n_positions.
+  // The KV cache's length: prompt and generated tokens together fill at
+  // most this many positions (then `HELIOS_STOP_CONTEXT_FULL`); at most
+  // the model's n_positions; 0 (default) for n_positions.
   size_t context;
   // Workers for the forward passes, or `HELIOS_AUTO` (default). The
   // tokens do not depend on it.
@@ -1492,7 +1493,8 @@ enum HeliosStatus helios_sampler_generate(struct HeliosSampler *sampler, const u
 // stop token, a stop string (not included), a full context or a non-zero
 // return of `on_text`. `*out_len` (when not NULL) receives the bytes of
 // text streamed, also on error; `*out_stop_reason` (when not NULL) one of
-// `HELIOS_STOP_*`.
+// `HELIOS_STOP_*`. Only ids below the tokenizer's vocabulary size are drawn
+// (a model's vocabulary may be padded beyond it).
 //
 // Errors: `HELIOS_ERR_NULL_ARGUMENT` (sampler, tokenizer, on_text, prompt
 // when prompt_len > 0), `HELIOS_ERR_BUSY`, `HELIOS_ERR_INVALID_ARGUMENT`

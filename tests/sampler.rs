@@ -224,7 +224,7 @@ fn generation_stops_on_tokens_callbacks_cancellation_and_a_full_context() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Cancelled);
     assert_eq!(out, &tokens[..1]);
-    // A context of 5: a prompt of 2 leaves room for 3 fed tokens + 1 drawn.
+    // A context of 5: a prompt of 2 leaves room for 3 generated tokens.
     let small = SamplerOptions {
         context: 5,
         max_tokens: 100,
@@ -232,7 +232,28 @@ fn generation_stops_on_tokens_callbacks_cancellation_and_a_full_context() {
     };
     let (out, reason) = run(&model, small, &[5, 6]);
     assert_eq!(reason, StopReason::ContextFull);
-    assert_eq!(out, &tokens[..4]);
+    assert_eq!(out, &tokens[..3]);
+    // A full context continued with no prompt: nothing more, no error.
+    let mut sampler = Sampler::new(
+        &model,
+        SamplerOptions {
+            context: 5,
+            ..SamplerOptions::default()
+        },
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    sampler
+        .generate(&[5, 6, 7, 8, 9], &mut out, &mut |_| true, None)
+        .unwrap();
+    assert!(out.is_empty());
+    assert_eq!(
+        sampler
+            .generate(&[], &mut out, &mut |_| true, None)
+            .unwrap(),
+        StopReason::ContextFull
+    );
+    assert_eq!(sampler.context().len(), 5);
 }
 
 #[test]
@@ -361,4 +382,36 @@ fn text_streams_in_whole_characters_and_stops_before_a_stop_string() {
         assert_eq!(cut, &text[..at]);
         assert_eq!(streamed, cut);
     }
+}
+
+#[test]
+fn a_model_vocabulary_padded_beyond_the_tokenizer_never_yields_its_extra_ids() {
+    let tokenizer = Tokenizer::train_char(
+        &["abcdef"],
+        &TrainOptions {
+            vocab_size: 0,
+            ..TrainOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(tokenizer.vocab_size(), 6);
+    let model = Model::random(GptConfig::new(60, 32, 16, 2, 2), 16).unwrap();
+    let mut sampler = Sampler::new(
+        &model,
+        SamplerOptions {
+            max_tokens: 20,
+            ..SamplerOptions::default()
+        },
+    )
+    .unwrap();
+    let mut text = String::new();
+    sampler
+        .generate_text(&tokenizer, "ab", &mut text, &mut |_| true, None)
+        .unwrap();
+    assert_eq!(text.chars().count(), 20);
+    assert!(
+        sampler.context().iter().all(|&id| id < 6),
+        "{:?}",
+        sampler.context()
+    );
 }

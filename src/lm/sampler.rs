@@ -209,6 +209,20 @@ impl Sampler {
         cancel: Option<&CancelToken>,
     ) -> Result<StopReason> {
         let vocab = self.model.config().vocab_size;
+        self.generate_below(prompt, out, on_token, cancel, vocab)
+    }
+
+    /// [`generate`](Self::generate) drawing only ids below `limit` (the
+    /// tokenizer's vocabulary, when the model's is padded beyond it).
+    fn generate_below(
+        &mut self,
+        prompt: &[u32],
+        out: &mut Vec<u32>,
+        on_token: &mut dyn FnMut(u32) -> bool,
+        cancel: Option<&CancelToken>,
+        limit: usize,
+    ) -> Result<StopReason> {
+        let vocab = self.model.config().vocab_size;
         if let Some((i, &id)) = prompt
             .iter()
             .enumerate()
@@ -239,11 +253,12 @@ impl Sampler {
                     "generation cancelled by the CancelToken after {produced} tokens"
                 )));
             }
+            // Prompt and generated tokens together fill at most the context.
+            if self.context.len() >= self.cache.capacity() {
+                return Ok(StopReason::ContextFull);
+            }
             let fed = self.cache.len();
             if fed < self.context.len() {
-                if self.context.len() > self.cache.capacity() {
-                    return Ok(StopReason::ContextFull);
-                }
                 self.model.forward_cached(
                     &mut self.cache,
                     &self.context[fed..],
@@ -252,7 +267,7 @@ impl Sampler {
                     &mut self.logits,
                 )?;
             }
-            let token = self.pick();
+            let token = self.pick(limit);
             if self.options.stop_tokens.contains(&token) {
                 return Ok(StopReason::StopToken(token));
             }
@@ -266,9 +281,9 @@ impl Sampler {
     }
 
     /// Draw the next token from the current logits.
-    fn pick(&mut self) -> u32 {
+    fn pick(&mut self, limit: usize) -> u32 {
         candidates(
-            &self.logits,
+            &self.logits[..limit.min(self.logits.len())],
             &self.context,
             &self.options,
             &mut self.candidates,
@@ -309,7 +324,8 @@ impl Sampler {
         let mut failure = None;
         let mut stopped_by_string = false;
         let mut stopped_by_callback = false;
-        let reason = self.generate(
+        let limit = tokenizer.vocab_size().min(self.model.config().vocab_size);
+        let reason = self.generate_below(
             &ids,
             &mut tokens,
             &mut |token| {
@@ -332,6 +348,7 @@ impl Sampler {
                 !stop
             },
             cancel,
+            limit,
         );
         if let Some(e) = failure {
             return Err(e);
