@@ -1,6 +1,6 @@
 // The P/Invoke declarations of include/helios.h. Everything here is internal:
-// the public API (Library, CancelToken, ParallelMap, Rkhs, NystromEngine, VectorIndex, Tokenizer)
-// wraps it with checked arguments, exceptions and SafeHandles.
+// the public API (Library, CancelToken, ParallelMap, Rkhs, NystromEngine, VectorIndex, Tokenizer, Model,
+// Sampler) wraps it with checked arguments, exceptions and SafeHandles.
 
 using System;
 using System.Runtime.InteropServices;
@@ -366,6 +366,97 @@ namespace Helios
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern Status helios_tokenizer_id_to_token(
             IntPtr tokenizer, uint id, byte* output, UIntPtr capacity, UIntPtr* outLen);
+
+        /// <summary><c>HeliosGptConfig</c>, field for field (64 bytes on a 64-bit platform).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct GptConfigRaw
+        {
+            internal UIntPtr StructSize;
+            internal UIntPtr VocabSize;
+            internal UIntPtr NPositions;
+            internal UIntPtr NEmbd;
+            internal UIntPtr NLayer;
+            internal UIntPtr NHead;
+            internal UIntPtr NInner;
+            internal float LayerNormEpsilon;
+        }
+
+        /// <summary><c>HeliosSamplerOptions</c>, field for field (96 bytes on a 64-bit platform).</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct SamplerOptionsRaw
+        {
+            internal UIntPtr StructSize;
+            internal float Temperature;
+            internal UIntPtr TopK;
+            internal float TopP;
+            internal float RepetitionPenalty;
+            internal ulong Seed;
+            internal UIntPtr MaxTokens;
+            internal IntPtr StopTokens;
+            internal UIntPtr StopTokensCount;
+            internal IntPtr StopStrings;
+            internal UIntPtr StopStringsCount;
+            internal UIntPtr Context;
+            internal UIntPtr Threads;
+        }
+
+        /// <summary><c>HeliosTokenFn</c>: non-zero stops the generation (<c>HELIOS_STOP_CALLBACK</c>).</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int TokenFn(uint token, IntPtr userData);
+
+        /// <summary><c>HeliosTextFn</c>: <c>len</c> bytes of whole UTF-8 characters; non-zero stops.</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int TextFn(byte* piece, UIntPtr len, IntPtr userData);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern GptConfigRaw helios_model_default_config();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_model_random(ref GptConfigRaw config, ulong seed, out ModelHandle model);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_model_load(byte* dir, UIntPtr dirLen, out ModelHandle model);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_model_save(IntPtr model, byte* dir, UIntPtr dirLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void helios_model_free(IntPtr model);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_model_get_config(IntPtr model, out GptConfigRaw config);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_model_forward(
+            IntPtr model, uint* ids, UIntPtr count, UIntPtr threads, float* logits, UIntPtr capacity,
+            UIntPtr* outNeeded);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern SamplerOptionsRaw helios_sampler_default_options();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_sampler_new(
+            IntPtr model, ref SamplerOptionsRaw options, out SamplerHandle sampler);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_sampler_free(IntPtr sampler);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_sampler_reset(IntPtr sampler);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_sampler_context_len(IntPtr sampler, UIntPtr* output);
+
+        // on_token is a function pointer (IntPtr) from a delegate kept alive by the caller.
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_sampler_generate(
+            IntPtr sampler, uint* prompt, UIntPtr promptLen, uint* outTokens, UIntPtr capacity, IntPtr onToken,
+            IntPtr userData, IntPtr cancel, UIntPtr* outCount, int* outStopReason);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_sampler_generate_text(
+            IntPtr sampler, IntPtr tokenizer, byte* prompt, UIntPtr promptLen, IntPtr onText, IntPtr userData,
+            IntPtr cancel, UIntPtr* outLen, int* outStopReason);
 
         /// <summary>
         /// Throw a <see cref="HeliosException"/> for a failed status. Call it

@@ -875,13 +875,14 @@ namespace Helios
 
         // Borrow the native pointer for one call (see Persistence.Enter; Leave
         // in a finally block, after the status is checked). Any number of
-        // threads may hold a borrow at once.
-        private IntPtr Enter()
+        // threads may hold a borrow at once. Internal: Sampler.GenerateText
+        // borrows the tokenizer for its call too.
+        internal IntPtr Enter()
         {
             return Persistence.Enter(_handle, nameof(Tokenizer));
         }
 
-        private void Leave()
+        internal void Leave()
         {
             _handle.DangerousRelease();
         }

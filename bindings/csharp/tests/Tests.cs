@@ -74,6 +74,7 @@ namespace Helios.Tests
             RunNystromTests(harness); // tests/NystromTests.cs
             RunIndexTests(harness); // tests/IndexTests.cs
             RunTokenizerTests(harness); // tests/TokenizerTests.cs
+            RunModelTests(harness); // tests/ModelTests.cs
             harness.Run("a process whose kernels ran on worker threads exits", ProcessExits);
 
             return harness.Finish();
