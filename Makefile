@@ -126,6 +126,7 @@ demo-python: python
 	$(VPY) examples/python/nystrom_classifier.py
 	$(VPY) examples/python/vector_search.py
 	$(VPY) examples/python/tokenizer.py
+	$(VPY) examples/python/generate.py
 
 demo-csharp: lib
 	@if ! command -v mcs >/dev/null || ! command -v mono >/dev/null; then \
@@ -135,8 +136,9 @@ demo-csharp: lib
 ## Bench ---------------------------------------------------------------------
 
 # The runner sweep (helios against a plain C loop and numpy) and the RBF map
-# (against numpy and scikit-learn), the vector index (faiss) and the tokenizer
-# (Hugging Face tokenizers), each in one process.
+# (against numpy and scikit-learn), the vector index (faiss), the tokenizer
+# (Hugging Face tokenizers) and GPT-2 (PyTorch when installed), each in one
+# process.
 bench: python
 	@mkdir -p $(BUILD)/bench
 	$(CC) -O3 -march=native -shared -fPIC -Iinclude benches/kernels.c -o $(BUILD)/bench/libbench_kernels.so
@@ -144,6 +146,7 @@ bench: python
 	$(VPY) benches/bench_embed.py
 	$(VPY) benches/bench_index.py
 	$(VPY) benches/bench_tokenizer.py
+	$(VPY) benches/bench_model.py
 	$(CARGO) bench --bench nystrom_update
 	$(CARGO) bench --bench tokenizer_cache
 	$(CARGO) bench --bench gpt_decode

@@ -360,10 +360,13 @@ impl Sampler {
         if !stopped_by_callback {
             // The text held back (an incomplete character or a possible start
             // of a stop string) is final now.
-            let rest = stream.finish();
+            let (rest, stop) = stream.finish();
             if !rest.is_empty() {
                 out.push_str(&rest);
                 on_text(&rest);
+            }
+            if stop {
+                return Ok(StopReason::StopString);
             }
         }
         Ok(reason)
@@ -530,13 +533,49 @@ impl<'a> TextStream<'a> {
         (text, false)
     }
 
-    /// What is still held, at the end of generation.
-    fn finish(&mut self) -> String {
+    /// What is still held at the end of generation, and whether it reaches
+    /// a stop string (it is then cut before it): an incomplete character
+    /// becomes U+FFFD, which a stop string may hold.
+    fn finish(&mut self) -> (String, bool) {
         let mut text = std::mem::take(&mut self.held);
         if !self.bytes.is_empty() {
             text.push_str(&String::from_utf8_lossy(&self.bytes));
             self.bytes.clear();
         }
-        text
+        match self
+            .stops
+            .iter()
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+        {
+            Some(at) => {
+                text.truncate(at);
+                (text, true)
+            }
+            None => (text, false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TextStream;
+
+    #[test]
+    fn text_streams_whole_characters_and_holds_back_stop_prefixes() {
+        let stops = vec!["STOP".to_string(), "\u{FFFD}".to_string()];
+        let mut stream = TextStream::new(&stops);
+        // "é" split over two pushes: nothing, then the whole character.
+        assert_eq!(stream.push(&[0xC3]), (String::new(), false));
+        assert_eq!(stream.push(&[0xA9, b'a', b'S']), ("éa".to_string(), false));
+        // "ST" may begin "STOP": held; "x" rules it out.
+        assert_eq!(stream.push(b"Tx"), ("STx".to_string(), false));
+        assert_eq!(stream.push(b"yST"), ("y".to_string(), false));
+        assert_eq!(stream.push(b"OPz"), (String::new(), true));
+        // At the end, a cut character is U+FFFD, which may be a stop string.
+        let mut stream = TextStream::new(&stops);
+        assert_eq!(stream.push("ö".as_bytes()), ("ö".to_string(), false));
+        assert_eq!(stream.push(&[0xE6]), (String::new(), false));
+        assert_eq!(stream.finish(), (String::new(), true));
     }
 }

@@ -40,6 +40,7 @@ from ._lib import size_t as _size_t
 from ._map import FloatArray, PythonKernel, UserData, parallel_map
 from ._model import GptConfig, Logits, Model
 from ._nystrom import NystromEngine
+from ._sampler import Sampler, StopReason, generate
 from ._tokenizer import Tokenizer
 
 __version__ = "0.1.0"
@@ -60,11 +61,14 @@ __all__ = [
     "Model",
     "NystromEngine",
     "PythonKernel",
+    "Sampler",
     "Status",
+    "StopReason",
     "Tokenizer",
     "UserData",
     "VectorIndex",
     "abi_version",
+    "generate",
     "get_num_threads",
     "last_error",
     "parallel_map",
