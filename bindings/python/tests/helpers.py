@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any, Dict, Optional
 
 import numpy as np
+from safetensors.numpy import save_file
 
 import helios
 
@@ -88,3 +91,101 @@ def tolerance(dtype: np.dtype) -> float:
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
     """max |a - b|, in float64."""
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
+
+
+# ---- GPT-2 checkpoints in Hugging Face's layout -------------------------------------
+
+Weights = Dict[str, np.ndarray]  # Hugging Face names without "transformer."
+
+
+def hf_weights(config: helios.GptConfig, seed: int) -> Weights:
+    """Seeded random float32 weights of ``config`` under GPT-2's Hugging Face
+    names (without ``transformer.``); Conv1D weights are (in, out). Biases and
+    LayerNorm parameters are random too, so that every term of the forward
+    pass matters."""
+    rng = np.random.default_rng(seed)
+    d, f = config.n_embd, config.n_inner
+    assert f is not None
+
+    def normal(*shape: int, std: float) -> np.ndarray:
+        return rng.normal(0.0, std, shape).astype(np.float32)
+
+    w: Weights = {
+        "wte.weight": normal(config.vocab_size, d, std=0.5),
+        "wpe.weight": normal(config.n_positions, d, std=0.3),
+        "ln_f.weight": 1.0 + normal(d, std=0.2),
+        "ln_f.bias": normal(d, std=0.2),
+    }
+    for layer in range(config.n_layer):
+        p = f"h.{layer}"
+        w[f"{p}.ln_1.weight"] = 1.0 + normal(d, std=0.2)
+        w[f"{p}.ln_1.bias"] = normal(d, std=0.2)
+        w[f"{p}.attn.c_attn.weight"] = normal(d, 3 * d, std=0.3)
+        w[f"{p}.attn.c_attn.bias"] = normal(3 * d, std=0.2)
+        w[f"{p}.attn.c_proj.weight"] = normal(d, d, std=0.2)
+        w[f"{p}.attn.c_proj.bias"] = normal(d, std=0.1)
+        w[f"{p}.ln_2.weight"] = 1.0 + normal(d, std=0.2)
+        w[f"{p}.ln_2.bias"] = normal(d, std=0.2)
+        w[f"{p}.mlp.c_fc.weight"] = normal(d, f, std=0.3)
+        w[f"{p}.mlp.c_fc.bias"] = normal(f, std=0.2)
+        w[f"{p}.mlp.c_proj.weight"] = normal(f, d, std=0.2)
+        w[f"{p}.mlp.c_proj.bias"] = normal(d, std=0.1)
+    return w
+
+
+def hf_config_json(config: helios.GptConfig, **changes: Any) -> Dict[str, Any]:
+    """config.json as ``GPT2Config.save_pretrained`` writes it (the fields
+    that matter), with ``changes`` applied (a value of ``...`` deletes the field)."""
+    fields: Dict[str, Any] = {
+        "activation_function": "gelu_new",
+        "architectures": ["GPT2LMHeadModel"],
+        "attn_pdrop": 0.1,
+        "bos_token_id": config.vocab_size - 1,
+        "embd_pdrop": 0.1,
+        "eos_token_id": config.vocab_size - 1,
+        "initializer_range": 0.02,
+        "layer_norm_epsilon": config.layer_norm_epsilon,
+        "model_type": "gpt2",
+        "n_ctx": config.n_positions,
+        "n_embd": config.n_embd,
+        "n_head": config.n_head,
+        "n_inner": None if config.n_inner == 4 * config.n_embd else config.n_inner,
+        "n_layer": config.n_layer,
+        "n_positions": config.n_positions,
+        "resid_pdrop": 0.1,
+        "scale_attn_weights": True,
+        "summary_type": "cls_index",
+        "torch_dtype": "float32",
+        "transformers_version": "4.46.0",
+        "use_cache": True,
+        "vocab_size": config.vocab_size,
+    }
+    for key, value in changes.items():
+        if value is ...:
+            fields.pop(key, None)
+        else:
+            fields[key] = value
+    return fields
+
+
+def write_checkpoint(
+    folder: Path,
+    config: helios.GptConfig,
+    weights: Weights,
+    *,
+    prefix: bool = True,
+    dtype: Any = np.float32,
+    extra: Optional[Weights] = None,
+    **config_changes: Any,
+) -> Path:
+    """A checkpoint directory: config.json + model.safetensors (by the
+    ``safetensors`` package, metadata {"format": "pt"} as transformers writes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(
+        json.dumps(hf_config_json(config, **config_changes), indent=2)
+    )
+    lead = "transformer." if prefix else ""
+    tensors = {lead + name: np.ascontiguousarray(v.astype(dtype)) for name, v in weights.items()}
+    tensors.update(extra or {})
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder

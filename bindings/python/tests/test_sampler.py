@@ -14,7 +14,6 @@ from __future__ import annotations
 import doctest
 import gc
 import inspect
-import json
 import pickle
 import threading
 from pathlib import Path
@@ -22,9 +21,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 import helios
+from helpers import hf_weights, write_checkpoint
 from helios import _sampler
 
 REENTRANT = "reentrant (safe to call from any number of threads at once)"
@@ -54,49 +53,7 @@ def write_varied_checkpoint(folder: Path, config: helios.GptConfig, seed: int) -
     """A Hugging Face checkpoint of seeded random weights far larger than
     GPT-2's initialisation, so that the logits spread and greedy decoding
     wanders over the vocabulary."""
-    rng = np.random.default_rng(seed)
-    d, f = config.n_embd, config.n_inner
-    assert f is not None
-
-    def normal(*shape: int, std: float) -> np.ndarray:
-        return rng.normal(0.0, std, shape).astype(np.float32)
-
-    w = {
-        "wte.weight": normal(config.vocab_size, d, std=0.5),
-        "wpe.weight": normal(config.n_positions, d, std=0.3),
-        "ln_f.weight": 1.0 + normal(d, std=0.2),
-        "ln_f.bias": normal(d, std=0.2),
-    }
-    for layer in range(config.n_layer):
-        p = f"h.{layer}"
-        w[f"{p}.ln_1.weight"] = 1.0 + normal(d, std=0.2)
-        w[f"{p}.ln_1.bias"] = normal(d, std=0.2)
-        w[f"{p}.attn.c_attn.weight"] = normal(d, 3 * d, std=0.3)
-        w[f"{p}.attn.c_attn.bias"] = normal(3 * d, std=0.2)
-        w[f"{p}.attn.c_proj.weight"] = normal(d, d, std=0.2)
-        w[f"{p}.attn.c_proj.bias"] = normal(d, std=0.1)
-        w[f"{p}.ln_2.weight"] = 1.0 + normal(d, std=0.2)
-        w[f"{p}.ln_2.bias"] = normal(d, std=0.2)
-        w[f"{p}.mlp.c_fc.weight"] = normal(d, f, std=0.3)
-        w[f"{p}.mlp.c_fc.bias"] = normal(f, std=0.2)
-        w[f"{p}.mlp.c_proj.weight"] = normal(f, d, std=0.2)
-        w[f"{p}.mlp.c_proj.bias"] = normal(d, std=0.1)
-    folder.mkdir(parents=True, exist_ok=True)
-    hf_config = {
-        "activation_function": "gelu_new",
-        "model_type": "gpt2",
-        "vocab_size": config.vocab_size,
-        "n_positions": config.n_positions,
-        "n_embd": d,
-        "n_layer": config.n_layer,
-        "n_head": config.n_head,
-        "n_inner": None,
-        "layer_norm_epsilon": config.layer_norm_epsilon,
-    }
-    (folder / "config.json").write_text(json.dumps(hf_config))
-    tensors = {f"transformer.{name}": value for name, value in w.items()}
-    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    return folder
+    return write_checkpoint(folder, config, hf_weights(config, seed))
 
 
 def varied_model(folder: Path, config: helios.GptConfig = VARIED, seed: int = 5) -> helios.Model:
