@@ -356,12 +356,14 @@ typedef struct HeliosSamplerOptions {
 
 // Called with each generated token and the caller's `user_data`, on the
 // thread that called generate. Return 0 to go on, non-zero to stop
-// (`HELIOS_STOP_CALLBACK`).
+// (`HELIOS_STOP_CALLBACK`). It must return normally: no C++ exception,
+// `longjmp` or other unwinding out of it.
 typedef int32_t (*HeliosTokenFn)(uint32_t token, void *user_data);
 
 // Called with each piece of generated text (`len` bytes of whole UTF-8
 // characters, not NUL-terminated, valid only during the call) and the
-// caller's `user_data`. Return 0 to go on, non-zero to stop.
+// caller's `user_data`. Return 0 to go on, non-zero to stop. It must
+// return normally (no exception, `longjmp` or unwinding out of it).
 typedef int32_t (*HeliosTextFn)(const char *piece, size_t len, void *user_data);
 
 #ifdef __cplusplus
@@ -1463,8 +1465,10 @@ enum HeliosStatus helios_sampler_context_len(const struct HeliosSampler *sampler
 
 // Append `prompt_len` token ids to the context and generate up to
 // `max_tokens` tokens. Each token goes to `out_tokens` (when not NULL; it
-// must then hold `max_tokens`, else `HELIOS_ERR_BUFFER_TOO_SMALL` before
-// anything runs) and to `on_token` (when not NULL) as it comes. A later call
+// must then hold the most this call can produce, max_tokens or the room
+// left in the context if smaller, else
+// `HELIOS_ERR_BUFFER_TOO_SMALL` before anything runs; it may not overlap
+// the prompt) and to `on_token` (when not NULL) as it comes. A later call
 // continues the same context (`prompt_len` may then be 0).
 // `*out_count` receives the number produced, also on error (a cancelled
 // call keeps the tokens produced so far); `*out_stop_reason` (when not

@@ -11,7 +11,9 @@ use helios::{ErrorKind, Threads};
 use safetensors::{Dtype, SafeTensors};
 
 fn tiny() -> GptConfig {
-    GptConfig::new(97, 24, 32, 2, 4)
+    // Width 64 and vocab 300: several 128-feature blocks per layer, so the
+    // thread counts really split the work.
+    GptConfig::new(300, 24, 64, 2, 4)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -323,9 +325,9 @@ fn bad_input_and_bad_checkpoints_get_specific_errors() {
     let model = Model::random(config, 1).unwrap();
     let e = model.forward(&[], Threads::Auto).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    let e = model.forward(&[1, 97], Threads::Auto).unwrap_err();
-    assert!(e.to_string().contains("ids[1] = 97"), "{e}");
-    let e = model.forward(&ids(25, 97), Threads::Auto).unwrap_err();
+    let e = model.forward(&[1, 300], Threads::Auto).unwrap_err();
+    assert!(e.to_string().contains("ids[1] = 300"), "{e}");
+    let e = model.forward(&ids(25, 300), Threads::Auto).unwrap_err();
     assert!(
         e.to_string()
             .contains("25 ids are more than the model's context of 24"),
@@ -396,12 +398,12 @@ fn bad_input_and_bad_checkpoints_get_specific_errors() {
     expect(ErrorKind::Format, "n_layer = 1");
     std::fs::write(
         dir.join("config.json"),
-        config_text.replace("\"n_embd\": 32", "\"n_embd\": 64"),
+        config_text.replace("\"n_embd\": 64", "\"n_embd\": 128"),
     )
     .unwrap();
     expect(
         ErrorKind::Format,
-        "has shape [97, 32] but config.json implies [97, 64]",
+        "has shape [300, 64] but config.json implies [300, 128]",
     );
     std::fs::write(
         dir.join("config.json"),

@@ -6,7 +6,7 @@
 use std::ffi::{c_char, c_void, CStr};
 
 use super::cancel::HeliosCancelToken;
-use super::handle::{read_options, retain, slice_in, to_threads, SingleOwner};
+use super::handle::{output_slice, read_options, retain, slice_in, to_threads, SingleOwner};
 use super::model::HeliosModel;
 use super::status::{ffi_call, HeliosStatus, HELIOS_AUTO};
 use super::tokenizer::HeliosTokenizer;
@@ -27,12 +27,14 @@ pub const HELIOS_STOP_CALLBACK: i32 = 4;
 
 /// Called with each generated token and the caller's `user_data`, on the
 /// thread that called generate. Return 0 to go on, non-zero to stop
-/// (`HELIOS_STOP_CALLBACK`).
+/// (`HELIOS_STOP_CALLBACK`). It must return normally: no C++ exception,
+/// `longjmp` or other unwinding out of it.
 pub type HeliosTokenFn = Option<unsafe extern "C" fn(token: u32, user_data: *mut c_void) -> i32>;
 
 /// Called with each piece of generated text (`len` bytes of whole UTF-8
 /// characters, not NUL-terminated, valid only during the call) and the
-/// caller's `user_data`. Return 0 to go on, non-zero to stop.
+/// caller's `user_data`. Return 0 to go on, non-zero to stop. It must
+/// return normally (no exception, `longjmp` or unwinding out of it).
 pub type HeliosTextFn =
     Option<unsafe extern "C" fn(piece: *const c_char, len: usize, user_data: *mut c_void) -> i32>;
 
@@ -119,7 +121,7 @@ unsafe fn core_options(o: &HeliosSamplerOptions) -> Result<SamplerOptions> {
         // SAFETY: per the contract.
         unsafe { slice_in(o.stop_tokens, o.stop_tokens_count, "options.stop_tokens") }?.to_vec()
     };
-    let mut stop_strings = Vec::with_capacity(o.stop_strings_count);
+    let mut stop_strings = Vec::new();
     if o.stop_strings_count > 0 {
         // SAFETY: per the contract.
         let list =
@@ -294,8 +296,10 @@ fn reason_code(reason: StopReason) -> i32 {
 
 /// Append `prompt_len` token ids to the context and generate up to
 /// `max_tokens` tokens. Each token goes to `out_tokens` (when not NULL; it
-/// must then hold `max_tokens`, else `HELIOS_ERR_BUFFER_TOO_SMALL` before
-/// anything runs) and to `on_token` (when not NULL) as it comes. A later call
+/// must then hold the most this call can produce, max_tokens or the room
+/// left in the context if smaller, else
+/// `HELIOS_ERR_BUFFER_TOO_SMALL` before anything runs; it may not overlap
+/// the prompt) and to `on_token` (when not NULL) as it comes. A later call
 /// continues the same context (`prompt_len` may then be 0).
 /// `*out_count` receives the number produced, also on error (a cancelled
 /// call keeps the tokens produced so far); `*out_stop_reason` (when not
@@ -340,20 +344,31 @@ pub unsafe extern "C" fn helios_sampler_generate(
         // SAFETY: NULL or a live token per the contract.
         let cancel = unsafe { retain(cancel) };
         let run = |s: &mut Sampler| -> Result<()> {
-            let max = s.options().max_tokens;
-            if !out_tokens.is_null() && capacity < max {
-                return Err(Error::BufferTooSmall {
-                    name: "out_tokens",
-                    needed: max,
-                    capacity,
-                });
-            }
-            let mut tokens = Vec::with_capacity(max);
+            // The most tokens this call can produce: max_tokens, or fewer
+            // when the context fills first. The buffer must hold that many.
+            let room = s
+                .context_capacity()
+                .saturating_sub(s.context().len() + prompt.len());
+            let most = s.options().max_tokens.min(room);
+            let out: &mut [u32] = if out_tokens.is_null() {
+                &mut []
+            } else {
+                // SAFETY: per the contract (checked for size, alignment and
+                // overlap with the prompt).
+                unsafe {
+                    output_slice(
+                        out_tokens,
+                        capacity,
+                        most,
+                        ("out_tokens", &[(prompt, "prompt")]),
+                    )
+                }?
+            };
+            let store = !out_tokens.is_null();
+            let mut tokens = Vec::new();
             let mut callback = |token: u32| -> bool {
-                if !out_tokens.is_null() {
-                    // SAFETY: `out_tokens` holds `capacity >= max_tokens`
-                    // ids and at most max_tokens are produced.
-                    unsafe { out_tokens.add(produced).write(token) };
+                if store {
+                    out[produced] = token;
                 }
                 produced += 1;
                 match on_token {

@@ -182,7 +182,7 @@ pub(crate) fn load(dir: &Path) -> Result<Model> {
     };
     let wte = tensors.get("wte.weight", &[v, d])?;
     let wpe = tensors.get("wpe.weight", &[config.n_positions, d])?;
-    let mut blocks = Vec::with_capacity(config.n_layer);
+    let mut blocks = Vec::new();
     for l in 0..config.n_layer {
         let p = format!("h.{l}");
         blocks.push(Block {
@@ -365,7 +365,7 @@ pub(crate) fn random(config: GptConfig, seed: u64) -> Result<Model> {
     let wpe = normal(config.n_positions * d, std);
     let ones = || vec![1.0f32; d];
     let zeros = |n: usize| vec![0.0f32; n];
-    let mut blocks = Vec::with_capacity(config.n_layer);
+    let mut blocks = Vec::new();
     for _ in 0..config.n_layer {
         blocks.push(Block {
             ln1: (ones(), zeros(d)),

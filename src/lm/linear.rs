@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn matches_a_sequential_fma_chain_for_any_row_count_and_threads() {
-        let (inputs, outputs) = (37, 53);
+        let (inputs, outputs) = (37, 300); // 19 packs: 3 blocks of 8
         let w: Vec<f32> = (0..inputs * outputs)
             .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
             .collect();

@@ -177,6 +177,11 @@ impl Sampler {
         &self.options
     }
 
+    /// The most tokens (prompt and generated) the context holds.
+    pub fn context_capacity(&self) -> usize {
+        self.cache.capacity()
+    }
+
     /// The tokens in the context: the prompts and the generated tokens.
     pub fn context(&self) -> &[u32] {
         &self.context
@@ -291,15 +296,22 @@ impl Sampler {
         if self.candidates.len() == 1 {
             return self.candidates[0].0;
         }
-        let total: f32 = self.candidates.iter().map(|c| c.1).sum();
-        let mut target = self.rng.unit() as f32 * total;
+        // In f64, against the running sum: a draw never falls through to a
+        // token of probability 0 by rounding.
+        let total: f64 = self.candidates.iter().map(|c| f64::from(c.1)).sum();
+        let target = self.rng.unit() * total;
+        let mut cumulative = 0.0f64;
+        let mut last = self.candidates[0].0;
         for &(id, p) in &self.candidates {
-            if target < p {
-                return id;
+            if p > 0.0 {
+                cumulative += f64::from(p);
+                last = id;
+                if target < cumulative {
+                    return id;
+                }
             }
-            target -= p;
         }
-        self.candidates.last().expect("at least one candidate").0
+        last
     }
 
     /// Generate text: encode `prompt` with `tokenizer`, generate, and stream

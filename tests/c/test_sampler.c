@@ -1295,7 +1295,34 @@ static void test_bad_input(void) {
     helios_model_free(model);
 }
 
+/* The output buffer needs only what a call can produce, never overlaps the
+ * prompt, and a huge max_tokens streams through the callback. */
+static void test_output_buffer_bounds(void) {
+    HeliosModel *model = tiny_model(VOCAB, POSITIONS, 21);
+    HeliosSamplerOptions o = options_with(1.0f, 3, (size_t)1 << 40);
+    o.context = 8;
+    HeliosSampler *s = new_sampler(model, &o);
+    uint32_t buf[8] = {1, 2, 3, 0, 0, 0, 0, 0};
+    size_t count = 0;
+    int32_t reason = -1;
+    /* Same memory for the prompt and the output: refused, nothing runs. */
+    CHECK_STATUS(helios_sampler_generate(s, buf, 3, buf, 8, NULL, NULL, NULL, &count, &reason),
+                 HELIOS_ERR_INVALID_ARGUMENT, "overlaps");
+    CHECK(count == 0 && context_len(s) == 0);
+    /* 3 prompt tokens leave room for 5: a buffer of 5 is enough. */
+    uint32_t out[5];
+    CHECK(helios_sampler_generate(s, buf, 3, out, 5, NULL, NULL, NULL, &count, &reason) == HELIOS_OK);
+    CHECK(count == 5 && reason == HELIOS_STOP_CONTEXT_FULL);
+    CHECK(helios_sampler_reset(s) == HELIOS_OK);
+    /* NULL output: tokens go only to the callback; no allocation by max_tokens. */
+    CHECK(helios_sampler_generate(s, buf, 3, NULL, 0, NULL, NULL, NULL, &count, &reason) == HELIOS_OK);
+    CHECK(count == 5 && reason == HELIOS_STOP_CONTEXT_FULL);
+    CHECK(helios_sampler_free(s) == HELIOS_OK);
+    helios_model_free(model);
+}
+
 int main(void) {
+    test_output_buffer_bounds();
     test_default_options();
     test_greedy_is_argmax();
     test_seeds_and_threads();
