@@ -366,6 +366,25 @@ fn bad_input_and_bad_checkpoints_get_specific_errors() {
         ErrorKind::InvalidArgument
     );
 
+    // A cache of a model with a longer context is refused, not overrun.
+    let short = Model::random(GptConfig::new(300, 12, 64, 2, 4), 1).unwrap();
+    let mut long_cache = model.new_cache(24).unwrap();
+    let e = short
+        .forward_cached(
+            &mut long_cache,
+            &[1],
+            LogitRows::Last,
+            Threads::Auto,
+            &mut logits,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("another shape"), "{e}");
+    // A config above 2^36 parameters is refused before anything is allocated.
+    let e = GptConfig::new(50_000, 1024, 1 << 15, 100, 1)
+        .validate()
+        .unwrap_err();
+    assert!(e.to_string().contains("above 2^36"), "{e}");
+
     let dir = temp_dir("bad");
     model.save(&dir).unwrap();
     let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap();

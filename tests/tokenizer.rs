@@ -426,6 +426,14 @@ fn a_shared_tokenizer_encodes_on_many_threads_as_sequentially() {
             sequential
         );
     }
+    // The piece cache only saves work: without it, the same ids.
+    let uncached = Tokenizer::from_json(t.to_json().as_bytes())
+        .unwrap()
+        .without_cache();
+    assert_eq!(
+        uncached.encode_batch(&texts, Threads::Exactly(2)).unwrap(),
+        sequential
+    );
     let e = t.encode_batch(&texts, Threads::Exactly(0)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }

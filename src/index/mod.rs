@@ -17,7 +17,7 @@
 //! norms (a near-duplicate far from the origin may read 0, and then ties
 //! with an exact duplicate by id); a vector's distance to itself is exactly 0.
 
-mod flat;
+pub(crate) mod flat;
 mod kmeans;
 mod pq;
 mod topk;

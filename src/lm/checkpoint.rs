@@ -133,7 +133,7 @@ impl Tensors<'_> {
             ));
         }
         let data = view.data();
-        Ok(match view.dtype() {
+        let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => data
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -152,7 +152,14 @@ impl Tensors<'_> {
                     format!("tensor `{name}` has dtype {other:?}; helios reads F32, F16 and BF16"),
                 ))
             }
-        })
+        };
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Numeric(format!(
+                "{}: tensor `{name}` holds {} at element {at}",
+                self.source, values[at]
+            )));
+        }
+        Ok(values)
     }
 }
 
@@ -225,28 +232,7 @@ pub(crate) fn load(dir: &Path) -> Result<Model> {
         ln_f,
         head: Linear::from_out_in(&wte, d, v),
     };
-    check_finite(&weights)?;
     Ok(Model::from_weights(weights))
-}
-
-fn check_finite(w: &Weights) -> Result<()> {
-    let finite = |values: &[f32]| values.iter().all(|v| v.is_finite());
-    let mut ok = finite(&w.wpe) && finite(&w.ln_f.0) && finite(&w.ln_f.1);
-    ok &= (0..w.config.vocab_size)
-        .all(|j| (0..w.config.n_embd).all(|k| w.head.weight(k, j).is_finite()));
-    for b in &w.blocks {
-        ok &= finite(&b.ln1.0) && finite(&b.ln1.1) && finite(&b.ln2.0) && finite(&b.ln2.1);
-        for linear in [&b.qkv, &b.attn_proj, &b.fc, &b.mlp_proj] {
-            ok &= finite(linear.bias()) && linear.to_in_out().iter().all(|v| v.is_finite());
-        }
-    }
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Numeric(
-            "the checkpoint holds NaN or infinite weights".into(),
-        ))
-    }
 }
 
 pub(crate) fn save(model: &Model, dir: &Path) -> Result<()> {

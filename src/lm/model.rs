@@ -22,6 +22,7 @@ use std::sync::Arc;
 use super::linear::Linear;
 use crate::error::{Error, Result};
 use crate::exec::Threads;
+use crate::index::flat::dot_chain;
 
 /// The shape of a GPT-2 model (the fields of Hugging Face's `GPT2Config`
 /// that matter for inference).
@@ -521,7 +522,7 @@ fn attention(
                     let mut max = f32::NEG_INFINITY;
                     for p in 0..=start + i {
                         let k = &keys[p * d + head * head_dim..][..head_dim];
-                        let score = dot(q, k) * scale;
+                        let score = dot_chain(q, k) * scale;
                         max = max.max(score);
                         scores.push(score);
                     }
@@ -551,14 +552,6 @@ fn attention(
         scores,
         out,
     });
-}
-
-/// `Σ a_i b_i` as one fused multiply-add chain in i order.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .fold(0.0f32, |acc, (&x, &y)| x.mul_add(y, acc))
 }
 
 /// LayerNorm of each `d`-wide row of `x` into `y` (as many rows as `y` holds).

@@ -333,6 +333,7 @@ impl Sampler {
         let stops = self.options.stop_strings.clone();
         let mut stream = TextStream::new(&stops);
         let mut tokens = Vec::new();
+        let mut bytes = Vec::new();
         let mut failure = None;
         let mut stopped_by_string = false;
         let mut stopped_by_callback = false;
@@ -341,7 +342,7 @@ impl Sampler {
             &ids,
             &mut tokens,
             &mut |token| {
-                let mut bytes = Vec::new();
+                bytes.clear();
                 if let Err(e) = tokenizer.decode_piece(token, stream.is_empty(), &mut bytes) {
                     failure = Some(e);
                     return false;

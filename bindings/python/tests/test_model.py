@@ -546,6 +546,7 @@ def test_bad_tensors(tmp_path: Path) -> None:
     nan["h.1.mlp.c_fc.weight"][3, 5] = np.nan
     error = load_error(write_checkpoint(tmp_path / "nan", TINY, nan))
     assert error.code == helios.Status.NUMERIC
+    assert "h.1.mlp.c_fc.weight" in str(error)  # the tensor is named
 
 
 @pytest.mark.parametrize(
