@@ -19,10 +19,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::linear::Linear;
+use super::linear::{pack_rows_simd, Activation, Linear, PACK};
 use crate::error::{Error, Result};
-use crate::exec::Threads;
-use crate::index::flat::dot_chain;
+use crate::exec::{run_blocks, Threads};
 
 /// The shape of a GPT-2 model (the fields of Hugging Face's `GPT2Config`
 /// that matter for inference).
@@ -179,12 +178,19 @@ pub enum LogitRows {
 /// layer for the positions seen so far, and scratch buffers, so that
 /// decoding a token allocates nothing. Single-owner: one caller uses it at a
 /// time (it is `&mut` in every call).
+///
+/// Each (layer, head) owns `padded` positions (the capacity rounded up to
+/// 16). Its keys are packed like a dense layer's weights, 16 positions per
+/// pack, head dimension major inside (`[pos / 16][i][pos % 16]`), so the
+/// scores of a query against 16 positions are one SIMD FMA chain over the
+/// head dimension; its values are rows (`[pos][i]`).
 pub struct KvCache {
     capacity: usize,
+    padded: usize,
     len: usize,
     d: usize,
     n_layer: usize,
-    /// Layer l, position s: `keys[(l * capacity + s) * d ..][..d]`.
+    n_head: usize,
     keys: Vec<f32>,
     values: Vec<f32>,
     scratch: Scratch,
@@ -198,8 +204,21 @@ struct Scratch {
     attn: Vec<f32>,
     out: Vec<f32>,
     mlp: Vec<f32>,
-    scores: Vec<f32>,
     packs: Vec<f32>,
+    heads: Vec<HeadScratch>,
+}
+
+/// One head's attention buffers.
+#[derive(Default)]
+struct HeadScratch {
+    /// The head's query rows, `t x head_dim`.
+    q: Vec<f32>,
+    /// `t` rows of scores, each `padded total` long.
+    scores: Vec<f32>,
+    /// One pack's scores for the query rows, `t x 16`.
+    tile: Vec<f32>,
+    /// The head's output rows, `t x head_dim`.
+    out: Vec<f32>,
 }
 
 impl std::fmt::Debug for KvCache {
@@ -287,9 +306,10 @@ impl Model {
                 config.n_positions
             )));
         }
+        let padded = capacity.next_multiple_of(PACK);
         let size = config
             .n_layer
-            .checked_mul(capacity)
+            .checked_mul(padded)
             .and_then(|n| n.checked_mul(config.n_embd))
             .ok_or_else(|| Error::OutOfMemory("the KV cache size overflows".into()))?;
         let zeros = || -> Result<Vec<f32>> {
@@ -305,12 +325,17 @@ impl Model {
         };
         Ok(KvCache {
             capacity,
+            padded,
             len: 0,
             d: config.n_embd,
             n_layer: config.n_layer,
+            n_head: config.n_head,
             keys: zeros()?,
             values: zeros()?,
-            scratch: Scratch::default(),
+            scratch: Scratch {
+                heads: (0..config.n_head).map(|_| HeadScratch::default()).collect(),
+                ..Scratch::default()
+            },
         })
     }
 
@@ -363,7 +388,11 @@ impl Model {
                 c.vocab_size
             )));
         }
-        if cache.d != c.n_embd || cache.n_layer != c.n_layer || cache.capacity > c.n_positions {
+        if cache.d != c.n_embd
+            || cache.n_layer != c.n_layer
+            || cache.n_head != c.n_head
+            || cache.capacity > c.n_positions
+        {
             return Err(Error::invalid(
                 "the KV cache belongs to a model of another shape",
             ));
@@ -392,55 +421,56 @@ impl Model {
         }
         let heads = c.n_head;
         let head_dim = d / heads;
-        let scale = 1.0 / (head_dim as f32).sqrt();
+        let shape = AttentionShape {
+            t,
+            start,
+            heads,
+            head_dim,
+            padded: cache.padded,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+        };
         s.h.resize(t * d, 0.0);
         s.qkv.resize(t * 3 * d, 0.0);
         s.attn.resize(t * d, 0.0);
         s.out.resize(t * d, 0.0);
         s.mlp.resize(t * c.n_inner, 0.0);
+        let layer_len = cache.padded * d;
+        let identity = Activation::Identity;
         for (l, block) in w.blocks.iter().enumerate() {
             layer_norm(&s.x, &mut s.h, d, &block.ln1, c.layer_norm_epsilon);
             block
                 .qkv
-                .forward(&s.h, t, &mut s.qkv, threads, &mut s.packs)?;
-            let layer_base = l * cache.capacity * d;
-            for i in 0..t {
-                let at = layer_base + (start + i) * d;
-                let row = &s.qkv[i * 3 * d..(i + 1) * 3 * d];
-                cache.keys[at..at + d].copy_from_slice(&row[d..2 * d]);
-                cache.values[at..at + d].copy_from_slice(&row[2 * d..3 * d]);
-            }
+                .forward(&s.h, t, &mut s.qkv, identity, threads, &mut s.packs)?;
+            let keys = &mut cache.keys[l * layer_len..(l + 1) * layer_len];
+            let values = &mut cache.values[l * layer_len..(l + 1) * layer_len];
+            shape.store(&s.qkv, keys, values);
             attention(
                 &s.qkv,
-                &cache.keys[layer_base..layer_base + cache.capacity * d],
-                &cache.values[layer_base..layer_base + cache.capacity * d],
-                AttentionShape {
-                    t,
-                    start,
-                    d,
-                    heads,
-                    head_dim,
-                    scale,
-                },
-                &mut s.scores,
+                keys,
+                values,
+                shape,
+                &mut s.heads,
                 &mut s.attn,
-            );
+                threads,
+            )?;
             block
                 .attn_proj
-                .forward(&s.attn, t, &mut s.out, threads, &mut s.packs)?;
+                .forward(&s.attn, t, &mut s.out, identity, threads, &mut s.packs)?;
             for (x, o) in s.x.iter_mut().zip(&s.out) {
                 *x += o;
             }
             layer_norm(&s.x, &mut s.h, d, &block.ln2, c.layer_norm_epsilon);
-            block
-                .fc
-                .forward(&s.h, t, &mut s.mlp, threads, &mut s.packs)?;
-            for value in s.mlp.iter_mut() {
-                *value = gelu(*value);
-            }
+            block.fc.forward(
+                &s.h,
+                t,
+                &mut s.mlp,
+                Activation::GeluTanh,
+                threads,
+                &mut s.packs,
+            )?;
             block
                 .mlp_proj
-                .forward(&s.mlp, t, &mut s.out, threads, &mut s.packs)?;
+                .forward(&s.mlp, t, &mut s.out, identity, threads, &mut s.packs)?;
             for (x, o) in s.x.iter_mut().zip(&s.out) {
                 *x += o;
             }
@@ -458,8 +488,14 @@ impl Model {
             c.layer_norm_epsilon,
         );
         logits.resize(n_rows * c.vocab_size, 0.0);
-        w.head
-            .forward(&s.h[..n_rows * d], n_rows, logits, threads, &mut s.packs)?;
+        w.head.forward(
+            &s.h[..n_rows * d],
+            n_rows,
+            logits,
+            Activation::Identity,
+            threads,
+            &mut s.packs,
+        )?;
         cache.len += t;
         Ok(())
     }
@@ -467,78 +503,178 @@ impl Model {
 
 #[derive(Clone, Copy)]
 struct AttentionShape {
+    /// New rows, at positions `start..start + t`.
     t: usize,
     start: usize,
-    d: usize,
     heads: usize,
     head_dim: usize,
+    /// Positions per (layer, head) in the cache.
+    padded: usize,
     scale: f32,
 }
 
-/// Causal attention of the `t` new rows (at positions `start..`) over the
-/// cached keys and values of one layer, into `out` (`t x d`). Run inside a
-/// SIMD dispatch so that `mul_add` is the hardware FMA (the same bits as the
-/// software one, many times faster).
+/// Below this many multiply-adds (t x positions x width) attention runs on
+/// the calling thread: waking workers would cost more than it saves. The
+/// results are the same bits either way.
+const PARALLEL_ATTENTION_WORK: usize = 1 << 20;
+
+impl AttentionShape {
+    /// Write the keys and values of the new rows of `qkv` into one layer of
+    /// the cache.
+    fn store(&self, qkv: &[f32], keys: &mut [f32], values: &mut [f32]) {
+        let hd = self.head_dim;
+        let d = self.heads * hd;
+        let head_len = self.padded * hd;
+        for i in 0..self.t {
+            let pos = self.start + i;
+            let row = &qkv[i * 3 * d..(i + 1) * 3 * d];
+            for h in 0..self.heads {
+                let pack = h * head_len + (pos / PACK) * PACK * hd + pos % PACK;
+                for (j, &k) in row[d + h * hd..d + (h + 1) * hd].iter().enumerate() {
+                    keys[pack + j * PACK] = k;
+                }
+                values[h * head_len + pos * hd..][..hd]
+                    .copy_from_slice(&row[2 * d + h * hd..2 * d + (h + 1) * hd]);
+            }
+        }
+    }
+}
+
+/// Causal attention of the `t` new rows over one layer's cached keys and
+/// values (the new rows' included), into `out` (`t x d`). Heads run in
+/// parallel when the work is large enough; each head's results do not
+/// depend on where it runs.
 fn attention(
     qkv: &[f32],
     keys: &[f32],
     values: &[f32],
     shape: AttentionShape,
-    scores: &mut Vec<f32>,
+    heads: &mut [HeadScratch],
     out: &mut [f32],
+    threads: usize,
+) -> Result<()> {
+    let AttentionShape { t, start, .. } = shape;
+    let (hd, d) = (shape.head_dim, shape.heads * shape.head_dim);
+    let work = t * (start + t) * d;
+    let threads = if work < PARALLEL_ATTENTION_WORK {
+        1
+    } else {
+        threads
+    };
+    let head_len = shape.padded * hd;
+    run_blocks(
+        threads,
+        heads,
+        1,
+        None,
+        || (),
+        |(), h, slot| {
+            let range = h * head_len..(h + 1) * head_len;
+            head_attention(
+                qkv,
+                &keys[range.clone()],
+                &values[range],
+                shape,
+                h,
+                &mut slot[0],
+            );
+            Ok(())
+        },
+    )?;
+    for (h, scratch) in heads.iter().enumerate() {
+        for i in 0..t {
+            out[i * d + h * hd..][..hd].copy_from_slice(&scratch.out[i * hd..(i + 1) * hd]);
+        }
+    }
+    Ok(())
+}
+
+/// Head `h`: row i's score against position p is the FMA chain over the
+/// head dimension (one lane of a key pack), times the scale; softmax over
+/// positions `0..=start + i` in order; the output a FMA chain over those
+/// positions in order. Run inside a SIMD dispatch so that `mul_add` is the
+/// hardware FMA (the same bits as the software one, many times faster).
+fn head_attention(
+    qkv: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    shape: AttentionShape,
+    h: usize,
+    scratch: &mut HeadScratch,
 ) {
     struct Run<'a> {
         qkv: &'a [f32],
         keys: &'a [f32],
         values: &'a [f32],
         shape: AttentionShape,
-        scores: &'a mut Vec<f32>,
-        out: &'a mut [f32],
+        h: usize,
+        scratch: &'a mut HeadScratch,
     }
     impl pulp::WithSimd for Run<'_> {
         type Output = ();
         #[inline(always)]
-        fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        fn with_simd<S: pulp::Simd>(self, simd: S) {
             let Run {
                 qkv,
                 keys,
                 values,
                 shape,
-                scores,
-                out,
+                h,
+                scratch,
             } = self;
             let AttentionShape {
                 t,
                 start,
-                d,
-                heads,
-                head_dim,
+                head_dim: hd,
                 scale,
+                ..
             } = shape;
+            let d = shape.heads * hd;
+            let total = start + t;
+            let stride = total.next_multiple_of(PACK);
+            scratch.q.clear();
             for i in 0..t {
-                for head in 0..heads {
-                    let q = &qkv[i * 3 * d + head * head_dim..][..head_dim];
-                    scores.clear();
-                    let mut max = f32::NEG_INFINITY;
-                    for p in 0..=start + i {
-                        let k = &keys[p * d + head * head_dim..][..head_dim];
-                        let score = dot_chain(q, k) * scale;
-                        max = max.max(score);
-                        scores.push(score);
-                    }
-                    let mut sum = 0.0f32;
-                    for score in scores.iter_mut() {
-                        *score = (*score - max).exp();
-                        sum += *score;
-                    }
-                    let o = &mut out[i * d + head * head_dim..][..head_dim];
-                    o.fill(0.0);
-                    for (p, &e) in scores.iter().enumerate() {
-                        let weight = e / sum;
-                        let v = &values[p * d + head * head_dim..][..head_dim];
-                        for (oo, &vv) in o.iter_mut().zip(v) {
-                            *oo = weight.mul_add(vv, *oo);
-                        }
+                scratch
+                    .q
+                    .extend_from_slice(&qkv[i * 3 * d + h * hd..][..hd]);
+            }
+            scratch.scores.resize(t * stride, 0.0);
+            scratch.tile.resize(t * PACK, 0.0);
+            for pack in 0..total.div_ceil(PACK) {
+                // Rows before `first` see none of this pack's positions.
+                let first = (pack * PACK).saturating_sub(start);
+                let rows = t - first;
+                pack_rows_simd(
+                    simd,
+                    &keys[pack * PACK * hd..(pack + 1) * PACK * hd],
+                    &scratch.q[first * hd..],
+                    rows,
+                    &mut scratch.tile[..rows * PACK],
+                );
+                for r in 0..rows {
+                    scratch.scores[(first + r) * stride + pack * PACK..][..PACK]
+                        .copy_from_slice(&scratch.tile[r * PACK..(r + 1) * PACK]);
+                }
+            }
+            scratch.out.resize(t * hd, 0.0);
+            for i in 0..t {
+                let scores = &mut scratch.scores[i * stride..i * stride + start + i + 1];
+                let mut max = f32::NEG_INFINITY;
+                for score in scores.iter_mut() {
+                    *score *= scale;
+                    max = max.max(*score);
+                }
+                let mut sum = 0.0f32;
+                for score in scores.iter_mut() {
+                    *score = (*score - max).exp();
+                    sum += *score;
+                }
+                let o = &mut scratch.out[i * hd..(i + 1) * hd];
+                o.fill(0.0);
+                for (p, &e) in scores.iter().enumerate() {
+                    let weight = e / sum;
+                    for (oo, &vv) in o.iter_mut().zip(&values[p * hd..(p + 1) * hd]) {
+                        *oo = weight.mul_add(vv, *oo);
                     }
                 }
             }
@@ -549,8 +685,8 @@ fn attention(
         keys,
         values,
         shape,
-        scores,
-        out,
+        h,
+        scratch,
     });
 }
 
@@ -566,9 +702,111 @@ fn layer_norm(x: &[f32], y: &mut [f32], d: usize, (weight, bias): &(Vec<f32>, Ve
     }
 }
 
-/// GELU, tanh approximation (GPT-2's `gelu_new`).
-#[inline]
-fn gelu(x: f32) -> f32 {
-    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
-    0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attention from the rows of `qkv` alone: sequential dot products,
+    /// softmax and weighted sums, position by position.
+    fn reference_attention(qkv: &[f32], shape: AttentionShape, past: &[f32]) -> Vec<f32> {
+        let (hd, heads) = (shape.head_dim, shape.heads);
+        let d = heads * hd;
+        // Rows of every position: the past ones then the new ones.
+        let all: Vec<&[f32]> = past
+            .chunks_exact(3 * d)
+            .chain(qkv.chunks_exact(3 * d))
+            .collect();
+        let mut out = vec![0.0f32; shape.t * d];
+        for i in 0..shape.t {
+            let q_row = all[shape.start + i];
+            for h in 0..heads {
+                let q = &q_row[h * hd..(h + 1) * hd];
+                let scores: Vec<f32> = all[..=shape.start + i]
+                    .iter()
+                    .map(|row| {
+                        let k = &row[d + h * hd..d + (h + 1) * hd];
+                        q.iter()
+                            .zip(k)
+                            .fold(0.0f32, |acc, (&a, &b)| a.mul_add(b, acc))
+                            * shape.scale
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let exps: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+                let sum = exps.iter().fold(0.0f32, |acc, e| acc + e);
+                let o = &mut out[i * d + h * hd..][..hd];
+                for (p, e) in exps.iter().enumerate() {
+                    let v = &all[p][2 * d + h * hd..2 * d + (h + 1) * hd];
+                    for (oo, &vv) in o.iter_mut().zip(v) {
+                        *oo = (e / sum).mul_add(vv, *oo);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn packed_attention_gives_the_bits_of_sequential_dot_products_on_any_thread_count() {
+        // Large enough to run in parallel (t x positions x d above the
+        // threshold), with the new rows starting inside a pack.
+        let (heads, hd, start, t) = (8, 64, 21, 47);
+        let d = heads * hd;
+        assert!(t * (start + t) * d >= PARALLEL_ATTENTION_WORK);
+        let padded = (start + t + 5).next_multiple_of(PACK);
+        let value = |i: usize| ((i * 7919) % 211) as f32 / 105.0 - 1.0;
+        let past: Vec<f32> = (0..start * 3 * d).map(value).collect();
+        let qkv: Vec<f32> = (0..t * 3 * d).map(|i| value(i + past.len())).collect();
+        let shape = |start: usize, t: usize| AttentionShape {
+            t,
+            start,
+            heads,
+            head_dim: hd,
+            padded,
+            scale: 1.0 / (hd as f32).sqrt(),
+        };
+        let expected = reference_attention(&qkv, shape(start, t), &past);
+        for threads in [1, 2, 3] {
+            let mut keys = vec![0.0; padded * d];
+            let mut values = vec![0.0; padded * d];
+            let mut scratch: Vec<HeadScratch> =
+                (0..heads).map(|_| HeadScratch::default()).collect();
+            // The past one row at a time (decode), then the new rows at once.
+            let mut out = vec![0.0; d];
+            for (p, row) in past.chunks_exact(3 * d).enumerate() {
+                shape(p, 1).store(row, &mut keys, &mut values);
+                attention(
+                    row,
+                    &keys,
+                    &values,
+                    shape(p, 1),
+                    &mut scratch,
+                    &mut out,
+                    threads,
+                )
+                .unwrap();
+            }
+            assert_eq!(
+                out,
+                reference_attention(
+                    &past[(start - 1) * 3 * d..],
+                    shape(start - 1, 1),
+                    &past[..(start - 1) * 3 * d]
+                )
+            );
+            let mut out = vec![0.0; t * d];
+            shape(start, t).store(&qkv, &mut keys, &mut values);
+            attention(
+                &qkv,
+                &keys,
+                &values,
+                shape(start, t),
+                &mut scratch,
+                &mut out,
+                threads,
+            )
+            .unwrap();
+            assert_eq!(out, expected, "threads {threads}");
+        }
+    }
 }
