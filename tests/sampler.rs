@@ -136,9 +136,12 @@ fn a_seed_gives_the_same_tokens_for_every_run_and_thread_count() {
 #[test]
 fn samplers_on_one_shared_model_match_a_sequential_run() {
     let model = model();
+    // Two threads each: every decode step is a team (lead + pool helper),
+    // four teams at once on the shared pool.
     let options = |seed| SamplerOptions {
         seed,
         max_tokens: 20,
+        threads: Threads::Exactly(2),
         ..SamplerOptions::default()
     };
     let prompts: Vec<Vec<u32>> = (0..4).map(|i| vec![i, i + 7, i + 9]).collect();

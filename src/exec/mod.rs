@@ -9,5 +9,5 @@ mod runner;
 mod threads;
 
 pub use runner::{auto_block_elems, parallel_map, parallel_map_into, Element, MapOptions};
-pub(crate) use threads::run_blocks;
 pub use threads::{default_threads, set_default_threads, Threads, MAX_THREADS};
+pub(crate) use threads::{run_blocks, run_team};

@@ -212,6 +212,34 @@ where
     }
 }
 
+/// Run `lead` on the calling thread while `threads - 1` pool threads run
+/// `helper(member)` (member 1, 2, ...), and return the lead's result once
+/// every helper has returned. For work that needs its workers to stay awake
+/// across many short steps: waking a pool thread costs tens of
+/// microseconds, so one team per batch of steps replaces a region per step.
+///
+/// Helpers may start late (the pool busy with other calls) or only after the
+/// lead is done: the lead must never wait for a helper to arrive, only for
+/// work a helper has already claimed, and helpers must return once the lead
+/// says it is finished. A count of 1 runs the lead alone and touches no pool.
+pub(crate) fn run_team<R, L, H>(threads: usize, lead: L, helper: H) -> Result<R>
+where
+    L: FnOnce() -> R,
+    H: Fn(usize) + Sync,
+{
+    if threads <= 1 {
+        return Ok(lead());
+    }
+    let pool = pool_with_at_least((threads - 1).min(pool_limit()))?;
+    Ok(pool.in_place_scope(|scope| {
+        let helper = &helper;
+        for member in 1..threads {
+            scope.spawn(move |_| helper(member));
+        }
+        lead()
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

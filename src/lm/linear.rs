@@ -20,7 +20,7 @@ use crate::exec::run_blocks;
 /// Output features per pack.
 pub(crate) const PACK: usize = 16;
 /// Packs per parallel block: fixed, so the split never depends on threads.
-const BLOCK_PACKS: usize = 8;
+pub(crate) const BLOCK_PACKS: usize = 8;
 /// Multiply-adds a worker must have before another one is woken: waking a
 /// pool thread costs tens of microseconds, more than a quarter-million
 /// multiply-adds take. The workers never change the bits, only the time.
@@ -134,25 +134,7 @@ impl Linear {
             None,
             || (),
             |(), block, out| {
-                let first_pack = block * BLOCK_PACKS;
-                let pack =
-                    |p: usize| &self.packed[p * self.inputs * PACK..(p + 1) * self.inputs * PACK];
-                let n_packs = out.len() / (rows * PACK);
-                // Two packs at a time, then the odd one out.
-                let mut pairs = out.chunks_exact_mut(2 * rows * PACK);
-                for (i, pair_out) in pairs.by_ref().enumerate() {
-                    let p = first_pack + 2 * i;
-                    let (a, b) = pair_out.split_at_mut(rows * PACK);
-                    pack_pair_rows([pack(p), pack(p + 1)], x, rows, [&mut *a, &mut *b]);
-                    self.epilogue(p, a, activation);
-                    self.epilogue(p + 1, b, activation);
-                }
-                let last = pairs.into_remainder();
-                if !last.is_empty() {
-                    let p = first_pack + n_packs - 1;
-                    pack_rows(pack(p), x, rows, last);
-                    self.epilogue(p, last, activation);
-                }
+                self.forward_block(x, rows, block, out, activation);
                 Ok(())
             },
         )?;
@@ -164,6 +146,50 @@ impl Linear {
             }
         }
         Ok(())
+    }
+
+    /// The number of parallel blocks (of 8 packs) of outputs.
+    pub(crate) fn blocks(&self) -> usize {
+        self.outputs.div_ceil(PACK * BLOCK_PACKS)
+    }
+
+    /// The length of block `block`'s results for `rows` rows: its packs x
+    /// rows x 16 (the last block may hold fewer packs).
+    pub(crate) fn block_len(&self, block: usize, rows: usize) -> usize {
+        let packs = self.outputs.div_ceil(PACK);
+        (packs - block * BLOCK_PACKS).min(BLOCK_PACKS) * rows * PACK
+    }
+
+    /// Block `block` of `act(x W + b)`: its packs for every row, pack-major
+    /// (`out[(i * rows + r) * 16 + lane]` is output `(block * 8 + i) * 16 +
+    /// lane` of row r), `block_len(block, rows)` values. With one row that is
+    /// simply outputs `block * 128 ..` in order, padding lanes last.
+    pub(crate) fn forward_block(
+        &self,
+        x: &[f32],
+        rows: usize,
+        block: usize,
+        out: &mut [f32],
+        activation: Activation,
+    ) {
+        let first_pack = block * BLOCK_PACKS;
+        let pack = |p: usize| &self.packed[p * self.inputs * PACK..(p + 1) * self.inputs * PACK];
+        let n_packs = out.len() / (rows * PACK);
+        // Two packs at a time, then the odd one out.
+        let mut pairs = out.chunks_exact_mut(2 * rows * PACK);
+        for (i, pair_out) in pairs.by_ref().enumerate() {
+            let p = first_pack + 2 * i;
+            let (a, b) = pair_out.split_at_mut(rows * PACK);
+            pack_pair_rows([pack(p), pack(p + 1)], x, rows, [&mut *a, &mut *b]);
+            self.epilogue(p, a, activation);
+            self.epilogue(p + 1, b, activation);
+        }
+        let last = pairs.into_remainder();
+        if !last.is_empty() {
+            let p = first_pack + n_packs - 1;
+            pack_rows(pack(p), x, rows, last);
+            self.epilogue(p, last, activation);
+        }
     }
 
     /// Bias and activation on the results of pack `p` (`rows x 16`).

@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod linear;
+mod team;
 pub mod model;
 pub mod sampler;
 pub mod tokenizer;

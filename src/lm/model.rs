@@ -20,8 +20,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::linear::{pack_rows_simd, Activation, Linear, PACK};
+use super::team::{step_layer, DecodeTeam};
 use crate::error::{Error, Result};
-use crate::exec::{run_blocks, Threads};
+use crate::exec::{run_blocks, run_team, Threads};
 
 /// The shape of a GPT-2 model (the fields of Hugging Face's `GPT2Config`
 /// that matter for inference).
@@ -206,6 +207,8 @@ struct Scratch {
     mlp: Vec<f32>,
     packs: Vec<f32>,
     heads: Vec<HeadScratch>,
+    /// Made at the first decode on more than one thread.
+    team: Option<DecodeTeam>,
 }
 
 /// One head's attention buffers.
@@ -407,10 +410,35 @@ impl Model {
         }
         let (t, d) = (ids.len(), c.n_embd);
         let start = cache.len;
-        let s = &mut cache.scratch;
-        s.x.resize(t * d, 0.0);
+        let head_dim = d / c.n_head;
+        let shape = AttentionShape {
+            t,
+            start,
+            heads: c.n_head,
+            head_dim,
+            padded: cache.padded,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+        };
+        let KvCache {
+            keys,
+            values,
+            scratch,
+            ..
+        } = cache;
+        let Scratch {
+            x,
+            h,
+            qkv,
+            attn,
+            out,
+            mlp,
+            packs,
+            heads,
+            team,
+        } = scratch;
+        x.resize(t * d, 0.0);
         for (i, &id) in ids.iter().enumerate() {
-            let row = &mut s.x[i * d..(i + 1) * d];
+            let row = &mut x[i * d..(i + 1) * d];
             w.head.output_row(id as usize, row);
             for (value, p) in row
                 .iter_mut()
@@ -419,59 +447,121 @@ impl Model {
                 *value += p;
             }
         }
-        let heads = c.n_head;
-        let head_dim = d / heads;
-        let shape = AttentionShape {
-            t,
-            start,
+        h.resize(t * d, 0.0);
+        qkv.resize(t * 3 * d, 0.0);
+        attn.resize(t * d, 0.0);
+        out.resize(t * d, 0.0);
+        mlp.resize(t * c.n_inner, 0.0);
+        let pass = Pass {
+            w,
+            shape,
+            keys,
+            values,
+            x,
+            h,
+            qkv,
+            attn,
+            out,
+            mlp,
             heads,
-            head_dim,
-            padded: cache.padded,
-            scale: 1.0 / (head_dim as f32).sqrt(),
+            rows,
+            logits,
         };
-        s.h.resize(t * d, 0.0);
-        s.qkv.resize(t * 3 * d, 0.0);
-        s.attn.resize(t * d, 0.0);
-        s.out.resize(t * d, 0.0);
-        s.mlp.resize(t * c.n_inner, 0.0);
-        let layer_len = cache.padded * d;
-        let identity = Activation::Identity;
-        for (l, block) in w.blocks.iter().enumerate() {
-            layer_norm(&s.x, &mut s.h, d, &block.ln1, c.layer_norm_epsilon);
-            block
-                .qkv
-                .forward(&s.h, t, &mut s.qkv, identity, threads, &mut s.packs)?;
-            let keys = &mut cache.keys[l * layer_len..(l + 1) * layer_len];
-            let values = &mut cache.values[l * layer_len..(l + 1) * layer_len];
-            shape.store(&s.qkv, keys, values);
-            attention(
-                &s.qkv,
-                keys,
-                values,
-                shape,
-                &mut s.heads,
-                &mut s.attn,
+        if t == 1 && threads > 1 {
+            // One token: one team wake-up for the whole pass (see team.rs).
+            let team = &*team.get_or_insert_with(|| DecodeTeam::new(w));
+            team.start();
+            let lead = || {
+                let _finish = team.finish_on_drop();
+                // Attention stays on the lead: the helpers hold the pool.
+                pass.run(
+                    &mut |step, layer, activation, x, _, y| {
+                        team.run_step(step, layer, activation, x, y)
+                    },
+                    1,
+                )
+            };
+            run_team(threads, lead, |_| team.help(w))??;
+        } else {
+            pass.run(
+                &mut |_, layer, activation, x, rows, y| {
+                    layer.forward(x, rows, y, activation, threads, packs)
+                },
                 threads,
             )?;
-            block
-                .attn_proj
-                .forward(&s.attn, t, &mut s.out, identity, threads, &mut s.packs)?;
-            for (x, o) in s.x.iter_mut().zip(&s.out) {
+        }
+        cache.len += t;
+        Ok(())
+    }
+}
+
+/// `y = act(x W + b)` for dense layer `step` of the pass (see
+/// [`step_layer`]) on `rows` rows.
+type Matmul<'a> =
+    dyn FnMut(usize, &Linear, Activation, &[f32], usize, &mut [f32]) -> Result<()> + 'a;
+
+/// The buffers of one forward pass over `shape.t` new rows, embedded in `x`.
+struct Pass<'a> {
+    w: &'a Weights,
+    shape: AttentionShape,
+    keys: &'a mut [f32],
+    values: &'a mut [f32],
+    x: &'a mut [f32],
+    h: &'a mut [f32],
+    qkv: &'a mut [f32],
+    attn: &'a mut [f32],
+    out: &'a mut [f32],
+    mlp: &'a mut [f32],
+    heads: &'a mut [HeadScratch],
+    rows: LogitRows,
+    logits: &'a mut Vec<f32>,
+}
+
+impl Pass<'_> {
+    /// The blocks, the final LayerNorm and the LM head, each dense layer
+    /// through `matmul` in step order.
+    fn run(self, matmul: &mut Matmul<'_>, attention_threads: usize) -> Result<()> {
+        let Pass {
+            w,
+            shape,
+            keys,
+            values,
+            x,
+            h,
+            qkv,
+            attn,
+            out,
+            mlp,
+            heads,
+            rows,
+            logits,
+        } = self;
+        let c = &w.config;
+        let (t, d, eps) = (shape.t, c.n_embd, c.layer_norm_epsilon);
+        let layer_len = shape.padded * d;
+        for (l, block) in w.blocks.iter().enumerate() {
+            let step = |i: usize| {
+                let (layer, activation) = step_layer(w, 4 * l + i);
+                (4 * l + i, layer, activation)
+            };
+            layer_norm(x, h, d, &block.ln1, eps);
+            let (n, layer, activation) = step(0);
+            matmul(n, layer, activation, h, t, qkv)?;
+            let keys = &mut keys[l * layer_len..(l + 1) * layer_len];
+            let values = &mut values[l * layer_len..(l + 1) * layer_len];
+            shape.store(qkv, keys, values);
+            attention(qkv, keys, values, shape, heads, attn, attention_threads)?;
+            let (n, layer, activation) = step(1);
+            matmul(n, layer, activation, attn, t, out)?;
+            for (x, o) in x.iter_mut().zip(out.iter()) {
                 *x += o;
             }
-            layer_norm(&s.x, &mut s.h, d, &block.ln2, c.layer_norm_epsilon);
-            block.fc.forward(
-                &s.h,
-                t,
-                &mut s.mlp,
-                Activation::GeluTanh,
-                threads,
-                &mut s.packs,
-            )?;
-            block
-                .mlp_proj
-                .forward(&s.mlp, t, &mut s.out, identity, threads, &mut s.packs)?;
-            for (x, o) in s.x.iter_mut().zip(&s.out) {
+            layer_norm(x, h, d, &block.ln2, eps);
+            let (n, layer, activation) = step(2);
+            matmul(n, layer, activation, h, t, mlp)?;
+            let (n, layer, activation) = step(3);
+            matmul(n, layer, activation, mlp, t, out)?;
+            for (x, o) in x.iter_mut().zip(out.iter()) {
                 *x += o;
             }
         }
@@ -480,24 +570,11 @@ impl Model {
             LogitRows::Last => t - 1,
         };
         let n_rows = t - first;
-        layer_norm(
-            &s.x[first * d..],
-            &mut s.h[..n_rows * d],
-            d,
-            &w.ln_f,
-            c.layer_norm_epsilon,
-        );
+        layer_norm(&x[first * d..], &mut h[..n_rows * d], d, &w.ln_f, eps);
         logits.resize(n_rows * c.vocab_size, 0.0);
-        w.head.forward(
-            &s.h[..n_rows * d],
-            n_rows,
-            logits,
-            Activation::Identity,
-            threads,
-            &mut s.packs,
-        )?;
-        cache.len += t;
-        Ok(())
+        let step = 4 * w.blocks.len();
+        let (layer, activation) = step_layer(w, step);
+        matmul(step, layer, activation, &h[..n_rows * d], n_rows, logits)
     }
 }
 
