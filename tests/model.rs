@@ -211,6 +211,25 @@ fn decoding_with_the_cache_gives_the_bits_of_a_full_forward_for_every_thread_cou
     check_batch_invariance(GptConfig::new(4096, 20, 256, 1, 4));
 }
 
+#[test]
+fn a_cache_moved_to_a_model_with_a_larger_vocabulary_decodes_it_right() {
+    // The same attention shape, so the cache fits both; the second model's
+    // LM head has 4x the blocks of the first's.
+    let small = Model::random(GptConfig::new(300, 20, 64, 2, 4), 5).unwrap();
+    let large = Model::random(GptConfig::new(1200, 20, 64, 2, 4), 6).unwrap();
+    let mut cache = small.new_cache(20).unwrap();
+    let mut logits = Vec::new();
+    let two = Threads::Exactly(2);
+    small
+        .forward_cached(&mut cache, &[1], LogitRows::Last, two, &mut logits)
+        .unwrap();
+    cache.clear();
+    large
+        .forward_cached(&mut cache, &[7], LogitRows::Last, two, &mut logits)
+        .unwrap();
+    assert_eq!(logits, large.forward(&[7], Threads::Exactly(1)).unwrap());
+}
+
 fn check_batch_invariance(config: GptConfig) {
     let model = Model::random(config, 3).unwrap();
     let ids = ids(config.n_positions, config.vocab_size);

@@ -221,19 +221,22 @@ where
 /// Helpers may start late (the pool busy with other calls) or only after the
 /// lead is done: the lead must never wait for a helper to arrive, only for
 /// work a helper has already claimed, and helpers must return once the lead
-/// says it is finished. A count of 1 runs the lead alone and touches no pool.
+/// says it is finished. A count of 1 runs the lead alone and touches no pool;
+/// at most as many helpers as the pool has threads are started.
 pub(crate) fn run_team<R, L, H>(threads: usize, lead: L, helper: H) -> Result<R>
 where
     L: FnOnce() -> R,
     H: Fn(usize) + Sync,
 {
-    if threads <= 1 {
+    // Helpers beyond the pool's size would only queue for its threads.
+    let helpers = threads.saturating_sub(1).min(pool_limit());
+    if helpers == 0 {
         return Ok(lead());
     }
-    let pool = pool_with_at_least((threads - 1).min(pool_limit()))?;
+    let pool = pool_with_at_least(helpers)?;
     Ok(pool.in_place_scope(|scope| {
         let helper = &helper;
-        for member in 1..threads {
+        for member in 1..=helpers {
             scope.spawn(move |_| helper(member));
         }
         lead()

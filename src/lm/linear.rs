@@ -380,19 +380,14 @@ fn pack_tiles<S: Simd, const R: usize>(
     rows: usize,
     out: &mut [f32],
 ) {
-    let tile_rows = 4;
     let mut r = 0;
     while r < rows {
-        let n = (rows - r).min(tile_rows);
+        let n = (rows - r).min(4);
         match n {
             1 => tile::<S, 1, R>(simd, pack, x, r, out),
             2 => tile::<S, 2, R>(simd, pack, x, r, out),
             3 => tile::<S, 3, R>(simd, pack, x, r, out),
-            4 => tile::<S, 4, R>(simd, pack, x, r, out),
-            5 => tile::<S, 5, R>(simd, pack, x, r, out),
-            6 => tile::<S, 6, R>(simd, pack, x, r, out),
-            7 => tile::<S, 7, R>(simd, pack, x, r, out),
-            _ => tile::<S, 8, R>(simd, pack, x, r, out),
+            _ => tile::<S, 4, R>(simd, pack, x, r, out),
         }
         r += n;
     }

@@ -177,8 +177,9 @@ pub enum LogitRows {
 
 /// The per-request state of a forward pass: the keys and values of every
 /// layer for the positions seen so far, and scratch buffers, so that
-/// decoding a token allocates nothing. Single-owner: one caller uses it at a
-/// time (it is `&mut` in every call).
+/// decoding a token allocates no buffer (on more than one thread, the pool's
+/// queue takes one small task per helper per token). Single-owner: one
+/// caller uses it at a time (it is `&mut` in every call).
 ///
 /// Each (layer, head) owns `padded` positions (the capacity rounded up to
 /// 16). Its keys are packed like a dense layer's weights, 16 positions per
@@ -469,13 +470,17 @@ impl Model {
         };
         if t == 1 && threads > 1 {
             // One token: one team wake-up for the whole pass (see team.rs).
-            let team = &*team.get_or_insert_with(|| DecodeTeam::new(w));
+            if !team.as_ref().is_some_and(|team| team.fits(w)) {
+                *team = Some(DecodeTeam::new(w));
+            }
+            let team = team.as_ref().expect("made just above");
             team.start();
             let lead = || {
                 let _finish = team.finish_on_drop();
                 // Attention stays on the lead: the helpers hold the pool.
                 pass.run(
-                    &mut |step, layer, activation, x, _, y| {
+                    &mut |step, layer, activation, x, rows, y| {
+                        debug_assert_eq!(rows, 1);
                         team.run_step(step, layer, activation, x, y)
                     },
                     1,
@@ -521,21 +526,8 @@ impl Pass<'_> {
     /// The blocks, the final LayerNorm and the LM head, each dense layer
     /// through `matmul` in step order.
     fn run(self, matmul: &mut Matmul<'_>, attention_threads: usize) -> Result<()> {
-        let Pass {
-            w,
-            shape,
-            keys,
-            values,
-            x,
-            h,
-            qkv,
-            attn,
-            out,
-            mlp,
-            heads,
-            rows,
-            logits,
-        } = self;
+        let (w, shape, x, h, out) = (self.w, self.shape, self.x, self.h, self.out);
+        let (qkv, attn, mlp) = (self.qkv, self.attn, self.mlp);
         let c = &w.config;
         let (t, d, eps) = (shape.t, c.n_embd, c.layer_norm_epsilon);
         let layer_len = shape.padded * d;
@@ -547,10 +539,18 @@ impl Pass<'_> {
             layer_norm(x, h, d, &block.ln1, eps);
             let (n, layer, activation) = step(0);
             matmul(n, layer, activation, h, t, qkv)?;
-            let keys = &mut keys[l * layer_len..(l + 1) * layer_len];
-            let values = &mut values[l * layer_len..(l + 1) * layer_len];
+            let keys = &mut self.keys[l * layer_len..(l + 1) * layer_len];
+            let values = &mut self.values[l * layer_len..(l + 1) * layer_len];
             shape.store(qkv, keys, values);
-            attention(qkv, keys, values, shape, heads, attn, attention_threads)?;
+            attention(
+                qkv,
+                keys,
+                values,
+                shape,
+                self.heads,
+                attn,
+                attention_threads,
+            )?;
             let (n, layer, activation) = step(1);
             matmul(n, layer, activation, attn, t, out)?;
             for (x, o) in x.iter_mut().zip(out.iter()) {
@@ -565,12 +565,13 @@ impl Pass<'_> {
                 *x += o;
             }
         }
-        let first = match rows {
+        let first = match self.rows {
             LogitRows::All => 0,
             LogitRows::Last => t - 1,
         };
         let n_rows = t - first;
         layer_norm(&x[first * d..], &mut h[..n_rows * d], d, &w.ln_f, eps);
+        let logits = self.logits;
         logits.resize(n_rows * c.vocab_size, 0.0);
         let step = 4 * w.blocks.len();
         let (layer, activation) = step_layer(w, step);

@@ -49,6 +49,19 @@ pub(crate) struct DecodeTeam {
     blocks: Vec<Mutex<Vec<f32>>>,
 }
 
+/// The tag of step `step` in `task`'s high half (0 is reserved for IDLE).
+const fn tag(step: usize) -> u64 {
+    ((step as u64) + 1) << 32
+}
+
+/// The most blocks of any dense layer of `weights`, and the widest input.
+fn extent(weights: &Weights) -> (usize, usize) {
+    let layers = (0..=4 * weights.blocks.len()).map(|step| step_layer(weights, step).0);
+    let most_blocks = layers.clone().map(Linear::blocks).max().unwrap_or(0);
+    let widest_input = layers.map(|layer| layer.inputs).max().unwrap_or(0);
+    (most_blocks, widest_input)
+}
+
 /// The dense layer of step `step`: block `step / 4`'s qkv, attention
 /// projection, MLP up (with GELU) and down projections, then the LM head.
 pub(crate) fn step_layer(weights: &Weights, step: usize) -> (&Linear, Activation) {
@@ -65,9 +78,7 @@ pub(crate) fn step_layer(weights: &Weights, step: usize) -> (&Linear, Activation
 
 impl DecodeTeam {
     pub(crate) fn new(weights: &Weights) -> DecodeTeam {
-        let layers = (0..=4 * weights.blocks.len()).map(|step| step_layer(weights, step).0);
-        let most_blocks = layers.clone().map(Linear::blocks).max().unwrap_or(0);
-        let widest_input = layers.map(|layer| layer.inputs).max().unwrap_or(0);
+        let (most_blocks, widest_input) = extent(weights);
         DecodeTeam {
             task: AtomicU64::new(IDLE),
             done: AtomicUsize::new(0),
@@ -77,6 +88,14 @@ impl DecodeTeam {
                 .map(|_| Mutex::new(Vec::with_capacity(BLOCK_WIDTH)))
                 .collect(),
         }
+    }
+
+    /// Whether the buffers are large enough for `weights` (a KV cache may
+    /// serve several models of the same attention shape, with other
+    /// vocabulary or MLP sizes).
+    pub(crate) fn fits(&self, weights: &Weights) -> bool {
+        let (most_blocks, widest_input) = extent(weights);
+        self.blocks.len() >= most_blocks && self.input.read().capacity() >= widest_input
     }
 
     /// Ready for a new token: nothing published.
@@ -114,8 +133,7 @@ impl DecodeTeam {
             input.extend_from_slice(x);
         }
         self.done.store(0, Ordering::Release);
-        self.task
-            .store(((step as u64) + 1) << 32, Ordering::Release);
+        self.task.store(tag(step), Ordering::Release);
     }
 
     /// The lead's work on a published step: claim what is left, wait for
@@ -134,6 +152,8 @@ impl DecodeTeam {
         let mut idle = 0;
         while self.done.load(Ordering::Acquire) < n {
             if self.poisoned.load(Ordering::Acquire) {
+                // The scope re-raises the helper's panic once the lead
+                // returns; the C layer turns it into HELIOS_ERR_INTERNAL.
                 return Err(Error::Internal("a decode helper thread panicked".into()));
             }
             back_off(&mut idle);
@@ -170,10 +190,9 @@ impl DecodeTeam {
     /// The next unclaimed block of `step` (of `n`), if `step` is still the
     /// published one.
     fn claim(&self, step: usize, n: usize) -> Option<usize> {
-        let tag = ((step as u64) + 1) << 32;
         let mut task = self.task.load(Ordering::Acquire);
         loop {
-            if task == FINISHED || task & !0xffff_ffff != tag {
+            if task == FINISHED || task & !0xffff_ffff != tag(step) {
                 return None;
             }
             let next = (task & 0xffff_ffff) as usize;
