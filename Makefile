@@ -66,9 +66,13 @@ test: lint test-rust test-c test-python test-csharp
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features cuda -- -D warnings
 
+# The CUDA build too: without a driver or device its GPU tests say so
+# (HELIOS_ERR_DEVICE) and skip the checks that need one.
 test-rust:
 	$(CARGO) test
+	$(CARGO) test --features cuda --lib gpu:: -- --nocapture
 
 $(BUILD)/tests/%_shared: tests/c/%.c tests/c/check.h tests/c/data.h include/helios.h lib
 	@mkdir -p $(@D)
@@ -102,7 +106,7 @@ demo: demo-c demo-cpp demo-rust demo-python demo-csharp
 
 demo-c: lib
 	@mkdir -p $(BUILD)/examples
-	for example in stencil nystrom vector_search tokenizer generate; do \
+	for example in stencil nystrom vector_search tokenizer generate device; do \
 	    $(CC) $(CFLAGS_C) examples/c/$$example.c -o $(BUILD)/examples/$${example}_c \
 	        -L$(LIBDIR) -Wl,-rpath,$(LIBDIR) -lhelios -lm; \
 	    (cd $(BUILD)/examples && ./$${example}_c); \
@@ -111,7 +115,7 @@ demo-c: lib
 # The C++ examples link the static library: no libhelios.so needed at run time.
 demo-cpp: lib
 	@mkdir -p $(BUILD)/examples
-	for example in stencil nystrom vector_search tokenizer generate; do \
+	for example in stencil nystrom vector_search tokenizer generate device; do \
 	    $(CXX) $(CFLAGS_CXX) examples/cpp/$$example.cpp -o $(BUILD)/examples/$${example}_cpp $(STATIC) $(NATIVE_LIBS); \
 	    $(BUILD)/examples/$${example}_cpp; \
 	done
@@ -127,6 +131,7 @@ demo-python: python
 	$(VPY) examples/python/vector_search.py
 	$(VPY) examples/python/tokenizer.py
 	$(VPY) examples/python/generate.py
+	$(VPY) examples/python/device.py
 
 demo-csharp: lib
 	@if ! command -v mcs >/dev/null || ! command -v mono >/dev/null; then \

@@ -123,6 +123,10 @@ typedef enum HeliosStatus {
 // the token stop at their next check with `HELIOS_ERR_CANCELLED`. Opaque.
 typedef struct HeliosCancelToken HeliosCancelToken;
 
+// A CUDA device. Opaque; shareable: any number of threads may use one
+// handle at once.
+typedef struct HeliosDevice HeliosDevice;
+
 // A GPT-2 language model. Opaque; shareable: the weights are immutable, so
 // any number of threads may run forward passes at once (each call keeps
 // its activations to itself).
@@ -461,6 +465,82 @@ enum HeliosStatus helios_cancel_token_reset(const struct HeliosCancelToken *toke
 // # Safety
 // `token` is NULL or a live token not freed before.
 void helios_cancel_token_free(struct HeliosCancelToken *token);
+
+// The number of CUDA devices into `*out_count`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_UNSUPPORTED` (built
+// without the `cuda` feature), `HELIOS_ERR_DEVICE` (no CUDA driver, or the
+// driver failed).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `out_count` is NULL or writable.
+enum HeliosStatus helios_device_count(size_t *out_count);
+
+// Open CUDA device `ordinal` (0 for the first) into `*out`. Every handle
+// on one device shares one CUDA context (the driver's primary context).
+// Free it with `helios_device_free`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_UNSUPPORTED` (built
+// without the `cuda` feature), `HELIOS_ERR_DEVICE` (no CUDA driver, no
+// device, or the driver failed), `HELIOS_ERR_INVALID_ARGUMENT` (an ordinal
+// not below the device count).
+//
+// Thread safety: reentrant (safe to call from any number of threads at once).
+//
+// # Safety
+// `out` is NULL or writable.
+enum HeliosStatus helios_device_open(size_t ordinal, struct HeliosDevice **out);
+
+// The device's name (UTF-8, not NUL-terminated) into `out` (`capacity`
+// bytes); `*out_len` receives its length, also when the buffer is too
+// small: call with capacity 0 to ask, then again.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUFFER_TOO_SMALL`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `device` is NULL or live; `out` is NULL or holds `capacity` writable
+// bytes; `out_len` is NULL or writable.
+enum HeliosStatus helios_device_name(const struct HeliosDevice *device, uint8_t *out, size_t capacity, size_t *out_len);
+
+// The device's free and total memory in bytes into `*out_free` and
+// `*out_total` (either may be NULL when not wanted).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT` (device), `HELIOS_ERR_DEVICE`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `device` is NULL or live; `out_free` and `out_total` are NULL or writable.
+enum HeliosStatus helios_device_memory(const struct HeliosDevice *device, size_t *out_free, size_t *out_total);
+
+// The device's compute capability into `*out_major` and `*out_minor` (9
+// and 0 for Hopper).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `device` is NULL or live; `out_major` and `out_minor` are NULL or
+// writable.
+enum HeliosStatus helios_device_compute_capability(const struct HeliosDevice *device, uint32_t *out_major, uint32_t *out_minor);
+
+// Release the caller's handle; NULL is a no-op. The context stays for the
+// process (other handles and later opens share it).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); the handle must not be used after this call.
+//
+// # Safety
+// `device` is NULL or a live handle not freed before.
+void helios_device_free(struct HeliosDevice *device);
 
 // Options with every field at its default: `halo = 0`, `block_elems =
 // HELIOS_AUTO`, `threads = HELIOS_AUTO`, `cancel = NULL`.

@@ -11,6 +11,7 @@
 pub mod status;
 pub mod handle;
 pub mod cancel;
+pub mod device;
 pub mod exec;
 pub mod embed;
 pub mod nystrom;
@@ -21,6 +22,7 @@ pub mod sampler;
 pub(crate) mod mmap;
 
 pub use cancel::*;
+pub use device::*;
 pub use embed::*;
 pub use exec::*;
 pub use index::*;

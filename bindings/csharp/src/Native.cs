@@ -409,6 +409,24 @@ namespace Helios
         internal delegate int TextFn(byte* piece, UIntPtr len, IntPtr userData);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_device_count(out UIntPtr count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_device_open(UIntPtr ordinal, out DeviceHandle device);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_device_name(IntPtr device, byte* output, UIntPtr capacity, UIntPtr* outLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_device_memory(IntPtr device, UIntPtr* outFree, UIntPtr* outTotal);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_device_compute_capability(IntPtr device, out uint major, out uint minor);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void helios_device_free(IntPtr device);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern GptConfigRaw helios_model_default_config();
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]

@@ -75,6 +75,7 @@ namespace Helios.Tests
             RunIndexTests(harness); // tests/IndexTests.cs
             RunTokenizerTests(harness); // tests/TokenizerTests.cs
             RunModelTests(harness); // tests/ModelTests.cs
+            RunDeviceTests(harness); // tests/DeviceTests.cs
             harness.Run("a process whose kernels ran on worker threads exits", ProcessExits);
 
             return harness.Finish();

@@ -30,6 +30,7 @@ docstring with the fixed phrases of the C header and docs/THREADING.md:
 from __future__ import annotations
 
 from ._cancel import CancelToken
+from ._device import Device
 from ._embed import FloatMatrix, rkhs_embed
 from ._errors import HeliosError, Status, last_error, status_name
 from ._errors import check as _check
@@ -51,6 +52,7 @@ __all__ = [
     "LIBRARY_PATH",
     "MAX_THREADS",
     "CancelToken",
+    "Device",
     "FloatArray",
     "FloatMatrix",
     "GptConfig",

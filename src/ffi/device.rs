@@ -1,0 +1,197 @@
+//! `HeliosDevice`: the C face of [`crate::gpu::Device`], a shareable,
+//! reference-counted handle to a CUDA device. Every function here is
+//! exported in every build: without the `cuda` feature they return
+//! `HELIOS_ERR_UNSUPPORTED`, and on a machine without a driver or device
+//! `HELIOS_ERR_DEVICE`, so the header is the same for every build.
+
+use std::sync::Arc;
+
+use super::handle::{output_slice, release, report_needed, retain, share};
+use super::status::{ffi_call, HeliosStatus};
+use crate::error::{Error, Result};
+use crate::gpu::Device;
+
+/// A CUDA device. Opaque; shareable: any number of threads may use one
+/// handle at once.
+pub struct HeliosDevice {
+    pub(crate) device: Device,
+}
+
+/// The device behind a handle, with a reference of the call's own.
+///
+/// # Safety
+/// `device` is NULL or a live device handle.
+unsafe fn entered(device: *const HeliosDevice) -> Result<Arc<HeliosDevice>> {
+    // SAFETY: per the contract.
+    unsafe { retain(device) }.ok_or(Error::NullArgument("device"))
+}
+
+/// The number of CUDA devices into `*out_count`.
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_UNSUPPORTED` (built
+/// without the `cuda` feature), `HELIOS_ERR_DEVICE` (no CUDA driver, or the
+/// driver failed).
+///
+/// Thread safety: reentrant (safe to call from any number of threads at once).
+///
+/// # Safety
+/// `out_count` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_count(out_count: *mut usize) -> HeliosStatus {
+    ffi_call(|| {
+        if out_count.is_null() {
+            return Err(Error::NullArgument("out_count"));
+        }
+        let count = Device::count()?;
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe { out_count.write(count) };
+        Ok(())
+    })
+}
+
+/// Open CUDA device `ordinal` (0 for the first) into `*out`. Every handle
+/// on one device shares one CUDA context (the driver's primary context).
+/// Free it with `helios_device_free`.
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_UNSUPPORTED` (built
+/// without the `cuda` feature), `HELIOS_ERR_DEVICE` (no CUDA driver, no
+/// device, or the driver failed), `HELIOS_ERR_INVALID_ARGUMENT` (an ordinal
+/// not below the device count).
+///
+/// Thread safety: reentrant (safe to call from any number of threads at once).
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_open(
+    ordinal: usize,
+    out: *mut *mut HeliosDevice,
+) -> HeliosStatus {
+    ffi_call(|| {
+        if out.is_null() {
+            return Err(Error::NullArgument("out"));
+        }
+        let device = Device::open(ordinal)?;
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe { out.write(share(HeliosDevice { device })) };
+        Ok(())
+    })
+}
+
+/// The device's name (UTF-8, not NUL-terminated) into `out` (`capacity`
+/// bytes); `*out_len` receives its length, also when the buffer is too
+/// small: call with capacity 0 to ask, then again.
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUFFER_TOO_SMALL`.
+///
+/// Thread safety: shareable (one object may be used from any number of
+/// threads at once).
+///
+/// # Safety
+/// `device` is NULL or live; `out` is NULL or holds `capacity` writable
+/// bytes; `out_len` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_name(
+    device: *const HeliosDevice,
+    out: *mut u8,
+    capacity: usize,
+    out_len: *mut usize,
+) -> HeliosStatus {
+    ffi_call(|| {
+        // SAFETY: per the contract.
+        let device = unsafe { entered(device) }?;
+        if out_len.is_null() {
+            return Err(Error::NullArgument("out_len"));
+        }
+        let name = device.device.name().as_bytes();
+        // SAFETY: per the contract.
+        let needed = unsafe { report_needed(Some(name.len()), out_len) }?;
+        if needed > 0 {
+            // SAFETY: per the contract.
+            unsafe { output_slice(out, capacity, needed, ("out", &[])) }?.copy_from_slice(name);
+        }
+        Ok(())
+    })
+}
+
+/// The device's free and total memory in bytes into `*out_free` and
+/// `*out_total` (either may be NULL when not wanted).
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT` (device), `HELIOS_ERR_DEVICE`.
+///
+/// Thread safety: shareable (one object may be used from any number of
+/// threads at once).
+///
+/// # Safety
+/// `device` is NULL or live; `out_free` and `out_total` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_memory(
+    device: *const HeliosDevice,
+    out_free: *mut usize,
+    out_total: *mut usize,
+) -> HeliosStatus {
+    ffi_call(|| {
+        // SAFETY: per the contract.
+        let device = unsafe { entered(device) }?;
+        if !out_free.is_null() {
+            let free = device.device.free_memory()?;
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { out_free.write(free) };
+        }
+        if !out_total.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { out_total.write(device.device.total_memory()) };
+        }
+        Ok(())
+    })
+}
+
+/// The device's compute capability into `*out_major` and `*out_minor` (9
+/// and 0 for Hopper).
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT`.
+///
+/// Thread safety: shareable (one object may be used from any number of
+/// threads at once).
+///
+/// # Safety
+/// `device` is NULL or live; `out_major` and `out_minor` are NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_compute_capability(
+    device: *const HeliosDevice,
+    out_major: *mut u32,
+    out_minor: *mut u32,
+) -> HeliosStatus {
+    ffi_call(|| {
+        // SAFETY: per the contract.
+        let device = unsafe { entered(device) }?;
+        if out_major.is_null() {
+            return Err(Error::NullArgument("out_major"));
+        }
+        if out_minor.is_null() {
+            return Err(Error::NullArgument("out_minor"));
+        }
+        let (major, minor) = device.device.compute_capability();
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe {
+            out_major.write(major);
+            out_minor.write(minor);
+        }
+        Ok(())
+    })
+}
+
+/// Release the caller's handle; NULL is a no-op. The context stays for the
+/// process (other handles and later opens share it).
+///
+/// Thread safety: shareable (one object may be used from any number of
+/// threads at once); the handle must not be used after this call.
+///
+/// # Safety
+/// `device` is NULL or a live handle not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_free(device: *mut HeliosDevice) {
+    // SAFETY: per the contract.
+    unsafe { release(device) }
+}

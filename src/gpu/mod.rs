@@ -1,0 +1,151 @@
+//! CUDA devices (feature `cuda`).
+//!
+//! `cudarc` loads the driver at run time, so a build with the feature needs
+//! no CUDA toolkit and runs on machines without a GPU: there every call
+//! returns [`Error::Device`] with the reason. A build without the feature
+//! returns [`Error::Unsupported`]. Nothing here panics on a machine without
+//! a driver: cudarc's constructors panic when `libcuda` is missing, so the
+//! library's presence is checked first, and every driver call runs under a
+//! `catch_unwind` as a backstop.
+//!
+//! Thread safety: [`Device`] is shareable (safe to use from any number of
+//! threads at once). One CUDA context per device (the driver's primary
+//! context) serves every `Device` opened on it.
+
+#[cfg_attr(feature = "cuda", allow(unused_imports))] // the docs link to it
+use crate::error::{Error, Result};
+
+#[cfg(feature = "cuda")]
+mod driver;
+
+/// Why a build without the `cuda` feature cannot use a GPU.
+#[cfg(not(feature = "cuda"))]
+const NO_FEATURE: &str =
+    "helios was built without the `cuda` feature: rebuild with `cargo build --release --features cuda`";
+
+/// A CUDA device: its name, memory and compute capability, and the context
+/// the GPU functions run in (shareable; cloning shares the context).
+#[derive(Clone)]
+pub struct Device {
+    ordinal: usize,
+    name: String,
+    total_memory: usize,
+    compute_capability: (u32, u32),
+    #[cfg(feature = "cuda")]
+    #[allow(dead_code)] // used by the GPU kernels of the next step
+    context: std::sync::Arc<cudarc::driver::CudaContext>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("ordinal", &self.ordinal)
+            .field("name", &self.name)
+            .field("total_memory", &self.total_memory)
+            .field("compute_capability", &self.compute_capability)
+            .finish()
+    }
+}
+
+impl Device {
+    /// The number of CUDA devices.
+    ///
+    /// Errors: [`Error::Unsupported`] (built without `cuda`),
+    /// [`Error::Device`] (no driver, or the driver failed).
+    pub fn count() -> Result<usize> {
+        #[cfg(feature = "cuda")]
+        {
+            driver::count()
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            Err(Error::Unsupported(NO_FEATURE.into()))
+        }
+    }
+
+    /// Open device `ordinal` (0 for the first).
+    ///
+    /// Errors: [`Error::Unsupported`] (built without `cuda`),
+    /// [`Error::Device`] (no driver, no device, or the driver failed),
+    /// [`Error::InvalidArgument`] (an ordinal not below the device count).
+    pub fn open(ordinal: usize) -> Result<Device> {
+        #[cfg(feature = "cuda")]
+        {
+            driver::open(ordinal)
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = ordinal;
+            Err(Error::Unsupported(NO_FEATURE.into()))
+        }
+    }
+
+    /// The device's ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.ordinal
+    }
+
+    /// The device's name, for example "NVIDIA H100 80GB HBM3".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The device's memory in bytes.
+    pub fn total_memory(&self) -> usize {
+        self.total_memory
+    }
+
+    /// The device's memory not in use now, in bytes (any process's use
+    /// counts).
+    ///
+    /// Errors: [`Error::Device`].
+    pub fn free_memory(&self) -> Result<usize> {
+        #[cfg(feature = "cuda")]
+        {
+            driver::free_memory(&self.context)
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            Err(Error::Unsupported(NO_FEATURE.into()))
+        }
+    }
+
+    /// The compute capability (major, minor), for example (9, 0) for Hopper.
+    pub fn compute_capability(&self) -> (u32, u32) {
+        self.compute_capability
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn without_a_device_every_call_says_why() {
+        match Device::open(0) {
+            Ok(device) => {
+                // A GPU machine: the properties are plausible.
+                assert!(!device.name().is_empty());
+                assert!(device.total_memory() > 0);
+                assert!(device.compute_capability().0 >= 3);
+                assert!(device.free_memory().unwrap() <= device.total_memory());
+            }
+            Err(error) => {
+                let expected = if cfg!(feature = "cuda") {
+                    ErrorKind::Device
+                } else {
+                    ErrorKind::Unsupported
+                };
+                assert_eq!(error.kind(), expected, "{error}");
+                println!("SKIPPED: the GPU checks need a CUDA device ({error})");
+                assert_eq!(Device::count().unwrap_err().kind(), expected);
+                let text = error.to_string();
+                assert!(
+                    text.contains("cuda") || text.contains("CUDA"),
+                    "the message names the cause: {text}"
+                );
+            }
+        }
+    }
+}
