@@ -1558,7 +1558,8 @@ enum HeliosStatus helios_sampler_context_len(const struct HeliosSampler *sampler
 // `HELIOS_ERR_INVALID_ARGUMENT` (an empty prompt on an empty context, an id
 // not below the vocabulary size (named), a prompt that does not fit in the
 // context), `HELIOS_ERR_BUFFER_TOO_SMALL`, `HELIOS_ERR_CANCELLED` (the
-// token was raised; checked before each token).
+// token was raised; checked before each token and between the layers of a
+// forward pass, so a long prompt stops early too).
 //
 // Thread safety: single-owner (one thread at a time; a second thread gets
 // HELIOS_ERR_BUSY). The callback runs on the calling thread.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use helios::lm::{GptConfig, LogitRows, Model};
-use helios::{ErrorKind, Threads};
+use helios::{CancelToken, ErrorKind, Threads};
 use safetensors::{Dtype, SafeTensors};
 
 fn tiny() -> GptConfig {
@@ -228,6 +228,51 @@ fn a_cache_moved_to_a_model_with_a_larger_vocabulary_decodes_it_right() {
         .forward_cached(&mut cache, &[7], LogitRows::Last, two, &mut logits)
         .unwrap();
     assert_eq!(logits, large.forward(&[7], Threads::Exactly(1)).unwrap());
+}
+
+#[test]
+fn a_raised_cancel_token_stops_a_forward_pass_and_leaves_the_cache_as_it_was() {
+    let config = tiny();
+    let model = Model::random(config, 8).unwrap();
+    let ids = ids(12, config.vocab_size);
+    let mut cache = model.new_cache(config.n_positions).unwrap();
+    let mut logits = Vec::new();
+    let one = Threads::Exactly(1);
+    model
+        .forward_cached(&mut cache, &ids[..4], LogitRows::Last, one, &mut logits)
+        .unwrap();
+    let token = CancelToken::new();
+    token.cancel();
+    for threads in [1, 2] {
+        for chunk in [&ids[4..], &ids[4..5]] {
+            let error = model
+                .forward_cached_cancellable(
+                    &mut cache,
+                    chunk,
+                    LogitRows::All,
+                    Threads::Exactly(threads),
+                    Some(&token),
+                    &mut logits,
+                )
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Cancelled, "{error}");
+            assert_eq!(cache.len(), 4, "the cache is as before the call");
+        }
+    }
+    // The same ids again, not cancelled: the bits of a full forward.
+    token.reset();
+    model
+        .forward_cached_cancellable(
+            &mut cache,
+            &ids[4..],
+            LogitRows::All,
+            one,
+            Some(&token),
+            &mut logits,
+        )
+        .unwrap();
+    let full = model.forward(&ids, one).unwrap();
+    assert_eq!(logits, full[4 * config.vocab_size..]);
 }
 
 fn check_batch_invariance(config: GptConfig) {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use super::linear::{pack_rows_simd, Activation, Linear, PACK};
 use super::team::{step_layer, DecodeTeam};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::exec::{run_blocks, run_team, Threads};
 
@@ -376,6 +377,22 @@ impl Model {
         threads: Threads,
         logits: &mut Vec<f32>,
     ) -> Result<()> {
+        self.forward_cached_cancellable(cache, ids, rows, threads, None, logits)
+    }
+
+    /// [`forward_cached`](Self::forward_cached) that checks `cancel` before
+    /// each transformer block and the LM head, so a long prompt stops within
+    /// a layer's time: [`Error::Cancelled`], and the cache is as before the
+    /// call (feed the same ids again to continue).
+    pub fn forward_cached_cancellable(
+        &self,
+        cache: &mut KvCache,
+        ids: &[u32],
+        rows: LogitRows,
+        threads: Threads,
+        cancel: Option<&CancelToken>,
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let threads = threads.resolve()?;
         let w = &*self.weights;
         let c = &w.config;
@@ -466,6 +483,7 @@ impl Model {
             mlp,
             heads,
             rows,
+            cancel,
             logits,
         };
         if t == 1 && threads > 1 {
@@ -519,6 +537,7 @@ struct Pass<'a> {
     mlp: &'a mut [f32],
     heads: &'a mut [HeadScratch],
     rows: LogitRows,
+    cancel: Option<&'a CancelToken>,
     logits: &'a mut Vec<f32>,
 }
 
@@ -531,7 +550,15 @@ impl Pass<'_> {
         let c = &w.config;
         let (t, d, eps) = (shape.t, c.n_embd, c.layer_norm_epsilon);
         let layer_len = shape.padded * d;
+        let check_cancel = || match self.cancel {
+            Some(token) if token.is_cancelled() => Err(Error::Cancelled(
+                "cancelled by the CancelToken during a forward pass (the KV cache is as before it)"
+                    .into(),
+            )),
+            _ => Ok(()),
+        };
         for (l, block) in w.blocks.iter().enumerate() {
+            check_cancel()?;
             let step = |i: usize| {
                 let (layer, activation) = step_layer(w, 4 * l + i);
                 (4 * l + i, layer, activation)
@@ -565,6 +592,7 @@ impl Pass<'_> {
                 *x += o;
             }
         }
+        check_cancel()?;
         let first = match self.rows {
             LogitRows::All => 0,
             LogitRows::Last => t - 1,

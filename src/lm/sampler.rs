@@ -205,7 +205,9 @@ impl Sampler {
     /// Errors: [`Error::InvalidArgument`] for an empty prompt on an empty
     /// context, an id not below the vocabulary size (named), or a prompt
     /// that does not fit in the context; [`Error::Cancelled`] when `cancel`
-    /// is raised (checked before each token).
+    /// is raised (checked before each token and between the layers of a
+    /// forward pass, so a long prompt stops early too; the context keeps
+    /// the prompt, and a later call feeds the rest of it).
     pub fn generate(
         &mut self,
         prompt: &[u32],
@@ -264,13 +266,21 @@ impl Sampler {
             }
             let fed = self.cache.len();
             if fed < self.context.len() {
-                self.model.forward_cached(
-                    &mut self.cache,
-                    &self.context[fed..],
-                    LogitRows::Last,
-                    threads,
-                    &mut self.logits,
-                )?;
+                self.model
+                    .forward_cached_cancellable(
+                        &mut self.cache,
+                        &self.context[fed..],
+                        LogitRows::Last,
+                        threads,
+                        cancel,
+                        &mut self.logits,
+                    )
+                    .map_err(|error| match error {
+                        Error::Cancelled(_) => Error::Cancelled(format!(
+                            "generation cancelled by the CancelToken after {produced} tokens (inside a forward pass)"
+                        )),
+                        other => other,
+                    })?;
             }
             let token = self.pick(limit);
             if self.options.stop_tokens.contains(&token) {

@@ -587,7 +587,8 @@ class Sampler(NativeOwner):
                 generation and is re-raised here (the tokens so far are in
                 :attr:`last_tokens`).
             cancel: a :class:`helios.CancelToken`, checked before each token
-                (from any thread, or from ``on_token``).
+                and between the layers of a forward pass, so a long prompt
+                stops early too (from any thread, or from ``on_token``).
 
         Raises:
             TypeError, ValueError: ``prompt_ids`` not ints in 0..2**32 - 1, a
@@ -688,7 +689,8 @@ class Sampler(NativeOwner):
                 (a non-empty ``str``) as it comes; a true return value stops
                 generation. An exception it raises stops generation and is
                 re-raised here (the text so far is in :attr:`last_text`).
-            cancel: a :class:`helios.CancelToken`, checked before each token.
+            cancel: a :class:`helios.CancelToken`, checked before each token
+                and between the layers of a forward pass.
 
         Raises:
             TypeError: ``tokenizer`` is not a Tokenizer, ``prompt`` not text,
