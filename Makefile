@@ -73,6 +73,7 @@ lint:
 test-rust:
 	$(CARGO) test
 	$(CARGO) test --features cuda --lib gpu:: -- --nocapture
+	$(CARGO) test --features cuda --test gpu -- --nocapture
 
 $(BUILD)/tests/%_shared: tests/c/%.c tests/c/check.h tests/c/data.h include/helios.h lib
 	@mkdir -p $(@D)

@@ -323,6 +323,24 @@ impl<T: EmbedFloat> FeatureMap<T> {
         (self.gamma, self.ridge)
     }
 
+    /// The landmarks' mean (d values), the origin distances are taken from.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))] // the GPU path's
+    pub(crate) fn centre(&self) -> &[f64] {
+        &self.centre
+    }
+
+    /// The landmarks minus [`centre`](Self::centre), m x d row-major.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))] // the GPU path's
+    pub(crate) fn centred_landmarks(&self) -> &[f64] {
+        &self.centred_landmarks
+    }
+
+    /// The squared norms of the centred landmarks (m values).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))] // the GPU path's
+    pub(crate) fn landmark_norms(&self) -> &[f64] {
+        &self.landmark_norms
+    }
+
     /// `Phi(x)` into `out` (at least n·m elements).
     pub fn apply_into(&self, x: Matrix<'_, T>, threads: Threads, out: &mut [T]) -> Result<()> {
         let (d, m) = (self.dim, self.landmark_count);

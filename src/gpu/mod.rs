@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 
 #[cfg(feature = "cuda")]
 mod driver;
+#[cfg(feature = "cuda")]
+pub mod embed;
 
 /// Why a build without the `cuda` feature cannot use a GPU.
 #[cfg(not(feature = "cuda"))]
@@ -32,7 +34,6 @@ pub struct Device {
     total_memory: usize,
     compute_capability: (u32, u32),
     #[cfg(feature = "cuda")]
-    #[allow(dead_code)] // used by the GPU kernels of the next step
     context: std::sync::Arc<cudarc::driver::CudaContext>,
 }
 
@@ -108,6 +109,13 @@ impl Device {
         {
             Err(Error::Unsupported(NO_FEATURE.into()))
         }
+    }
+
+    /// The device's CUDA context (cudarc), for Rust code that allocates
+    /// device memory or launches its own work next to helios's.
+    #[cfg(feature = "cuda")]
+    pub fn cuda_context(&self) -> &std::sync::Arc<cudarc::driver::CudaContext> {
+        &self.context
     }
 
     /// The compute capability (major, minor), for example (9, 0) for Hopper.

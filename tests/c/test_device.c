@@ -36,6 +36,11 @@ int main(void) {
     CHECK_STATUS(helios_device_compute_capability(NULL, &major, &minor), HELIOS_ERR_NULL_ARGUMENT,
                  "device");
     helios_device_free(NULL); /* a no-op */
+    float x[4] = {0}, l[4] = {0}, out[4] = {0};
+    CHECK_STATUS(helios_rkhs_embed_device_f32(NULL, x, 2, 2, 2, l, 2, 2, 0.5, 0.0, out, 4, NULL),
+                 HELIOS_ERR_NULL_ARGUMENT, "device");
+    CHECK_STATUS(helios_rkhs_embed_host_staged_f32(NULL, x, 2, 2, 2, l, 2, 2, 0.5, 0.0, out, 4, NULL),
+                 HELIOS_ERR_NULL_ARGUMENT, "device");
 
     size_t count = 0;
     HeliosStatus status = helios_device_count(&count);
@@ -57,6 +62,17 @@ int main(void) {
         CHECK_STATUS(helios_device_open(count, &device), HELIOS_ERR_INVALID_ARGUMENT,
                      "does not exist");
         check_device(device);
+        /* A host array passed as device memory is refused by name. */
+        CHECK_STATUS(helios_rkhs_embed_device_f32(device, x, 2, 2, 2, l, 2, 2, 0.5, 0.0, out, 4,
+                                                  NULL),
+                     HELIOS_ERR_INVALID_ARGUMENT, "not CUDA device memory");
+        /* Host-staged: with the points as landmarks, Phi Phi^T = K. */
+        float pts[4] = {0.0f, 0.0f, 1.0f, 1.0f};
+        float phi[4] = {0};
+        CHECK(helios_rkhs_embed_host_staged_f32(device, pts, 2, 2, 2, pts, 2, 2, 0.5, 0.0, phi, 4,
+                                                NULL) == HELIOS_OK);
+        float k01 = phi[0] * phi[2] + phi[1] * phi[3];
+        CHECK(k01 > 0.3678f && k01 < 0.3680f); /* exp(-0.5 * 2) */
         helios_device_free(device);
     }
     return check_summary();

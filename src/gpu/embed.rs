@@ -1,0 +1,517 @@
+//! The RBF (Nyström) feature map on a CUDA device, f32:
+//! `Phi(X) = K(X, L) · (K(L, L) + ridge·I)^(-1/2)` as on the CPU
+//! ([`crate::embed::rkhs`]): the normaliser is computed on the CPU in f64
+//! and uploaded; the rows of X are centred on the landmarks' mean and their
+//! squared norms taken by one kernel, `X Lᵀ` and the product with the
+//! normaliser are cuBLAS GEMMs, and the distance, clamp and exp are one
+//! fused kernel. Everything runs on the caller's stream (or the default
+//! stream), in row blocks that fit in the device's free memory, and the
+//! call returns once the stream has finished the work.
+//!
+//! Thread safety: reentrant. Each call makes its own cuBLAS handle bound to
+//! its stream and its own scratch; the compiled kernels are shared per
+//! device (compiled once, under a lock).
+
+use std::sync::Arc;
+
+use cudarc::cublas::{result as blas, sys as blas_sys, CudaBlas};
+use cudarc::driver::{
+    sys, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DriverError,
+    LaunchConfig, PushKernelArg,
+};
+use parking_lot::Mutex;
+
+use super::Device;
+use crate::embed::{FeatureMap, Matrix};
+use crate::error::{Error, Result};
+
+/// The kernels' source, compiled with NVRTC at first use on each device.
+const SOURCE: &str = include_str!("../../cuda/rkhs.cu");
+
+/// `exp` arguments below this give exactly 0 (e^-34.5 = 1e-15, the CPU
+/// path's f32 kernel floor).
+const MIN_ARG: f32 = -34.5;
+
+/// The most memory one call's row blocks use, at most half the free memory.
+const MAX_SCRATCH_BYTES: usize = 1 << 30;
+
+/// A matrix argument: on the host, or device memory (`ptr` a `CUdeviceptr`,
+/// row i at `ptr + i * ld * 4` bytes).
+#[derive(Debug, Clone, Copy)]
+pub enum GpuMatrix<'a> {
+    /// Host memory.
+    Host(Matrix<'a, f32>),
+    /// Device memory of the device's context.
+    Device {
+        /// The address of element (0, 0).
+        ptr: u64,
+        /// Rows.
+        rows: usize,
+        /// Columns.
+        cols: usize,
+        /// Elements from one row to the next (at least `cols`).
+        ld: usize,
+    },
+}
+
+impl GpuMatrix<'_> {
+    fn shape(&self) -> (usize, usize) {
+        match self {
+            GpuMatrix::Host(m) => (m.rows(), m.cols()),
+            GpuMatrix::Device { rows, cols, .. } => (*rows, *cols),
+        }
+    }
+}
+
+/// The output: host memory, or `len` floats of device memory at `ptr`
+/// (row-major n x m, dense).
+#[derive(Debug)]
+pub enum GpuOutput<'a> {
+    /// Host memory.
+    Host(&'a mut [f32]),
+    /// Device memory of the device's context.
+    Device {
+        /// The address of element (0, 0).
+        ptr: u64,
+        /// Floats available.
+        len: usize,
+    },
+}
+
+/// The compiled kernels of one device.
+struct Kernels {
+    centre_rows: CudaFunction,
+    rbf_from_dots: CudaFunction,
+}
+
+/// Kernels by device ordinal, compiled once each.
+static KERNELS: Mutex<Vec<Option<Arc<Kernels>>>> = Mutex::new(Vec::new());
+
+/// A driver error as a helios error: out of memory, or a device failure.
+fn driver_error(what: &str, error: DriverError) -> Error {
+    if error.0 == sys::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY {
+        Error::OutOfMemory(format!("{what}: the device is out of memory"))
+    } else {
+        Error::Device(format!("{what} failed: {error}"))
+    }
+}
+
+fn blas_error(what: &str, error: cudarc::cublas::result::CublasError) -> Error {
+    Error::Device(format!("cuBLAS {what} failed: {error:?}"))
+}
+
+/// The kernels of `device`, compiled at the first call.
+fn kernels(device: &Device) -> Result<Arc<Kernels>> {
+    let mut all = KERNELS.lock();
+    if all.len() <= device.ordinal {
+        all.resize(device.ordinal + 1, None);
+    }
+    if let Some(kernels) = &all[device.ordinal] {
+        return Ok(Arc::clone(kernels));
+    }
+    // SAFETY: only tries to load libnvrtc and reports whether that worked.
+    if !std::panic::catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() })
+        .unwrap_or(false)
+    {
+        return Err(Error::Device(
+            "NVRTC (libnvrtc.so) could not be loaded: install the CUDA runtime compiler (the cuda-nvrtc package) to use the GPU feature map".into(),
+        ));
+    }
+    let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx(SOURCE))
+        .map_err(|_| Error::Device("NVRTC panicked compiling helios's kernels".into()))?
+        .map_err(|e| Error::Internal(format!("NVRTC could not compile cuda/rkhs.cu: {e:?}")))?;
+    let module = device
+        .context
+        .load_module(ptx)
+        .map_err(|e| driver_error("loading the compiled kernels", e))?;
+    let load = |name: &str| {
+        module
+            .load_function(name)
+            .map_err(|e| driver_error("finding a compiled kernel", e))
+    };
+    let kernels = Arc::new(Kernels {
+        centre_rows: load("helios_centre_rows")?,
+        rbf_from_dots: load("helios_rbf_from_dots")?,
+    });
+    all[device.ordinal] = Some(Arc::clone(&kernels));
+    Ok(kernels)
+}
+
+/// The stream to run on: the caller's (`raw` a `CUstream`) or the default.
+fn stream_of(context: &Arc<CudaContext>, raw: usize) -> Arc<CudaStream> {
+    if raw == 0 {
+        context.default_stream()
+    } else {
+        // SAFETY: the caller passes a live stream of this device's context
+        // and keeps it alive until this call returns (the documented
+        // contract); the wrapper does not destroy it.
+        unsafe { context.wrap_borrowed_stream(raw as sys::CUstream) }
+    }
+}
+
+/// Refuse a device pointer the driver does not know as device (or managed)
+/// memory: a host pointer passed by mistake, a freed or foreign allocation.
+fn check_device_pointer(ptr: u64, name: &str) -> Result<()> {
+    if ptr == 0 {
+        return Err(Error::NullArgument(leak_name(name)));
+    }
+    let mut memory_type: u32 = 0;
+    // SAFETY: the attribute is a 4-byte enum written to `memory_type`; the
+    // driver only inspects `ptr`, never dereferences it from the host.
+    let status = unsafe {
+        sys::cuPointerGetAttribute(
+            (&mut memory_type as *mut u32).cast(),
+            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+            ptr,
+        )
+    };
+    let device = sys::CUmemorytype::CU_MEMORYTYPE_DEVICE as u32;
+    let unified = sys::CUmemorytype::CU_MEMORYTYPE_UNIFIED as u32;
+    if status != sys::cudaError_enum::CUDA_SUCCESS
+        || !(memory_type == device || memory_type == unified)
+    {
+        return Err(Error::invalid(format!(
+            "`{name}` (0x{ptr:x}) is not CUDA device memory (a host pointer passed as a device pointer?)"
+        )));
+    }
+    Ok(())
+}
+
+/// The static names the NULL errors carry.
+fn leak_name(name: &str) -> &'static str {
+    match name {
+        "x" => "x",
+        "landmarks" => "landmarks",
+        _ => "out",
+    }
+}
+
+/// `Phi(X)` on `device` into `out` (n x m row-major), on the stream `stream`
+/// (a raw `CUstream`; 0 for the default stream). Landmarks in device memory
+/// are copied to the host for the normaliser (m x d floats).
+///
+/// Errors: [`Error::InvalidArgument`] (shapes, a pointer that is not
+/// device memory, gamma or ridge out of range), [`Error::Numeric`] (NaN or
+/// infinite values in the landmarks or host rows of X), [`Error::NullArgument`] (a NULL device pointer),
+/// [`Error::BufferTooSmall`], [`Error::OutOfMemory`] (the fixed buffers do
+/// not fit in the free device memory), [`Error::Device`] (the driver, NVRTC
+/// or cuBLAS failed), [`Error::Numeric`] (the normaliser).
+pub fn rkhs_embed_f32(
+    device: &Device,
+    x: GpuMatrix<'_>,
+    landmarks: GpuMatrix<'_>,
+    gamma: f64,
+    ridge: f64,
+    out: GpuOutput<'_>,
+    stream: usize,
+) -> Result<()> {
+    let (n, d) = x.shape();
+    let (m, landmark_dim) = landmarks.shape();
+    if n == 0 || d == 0 || m == 0 {
+        return Err(Error::invalid(format!(
+            "empty input: n = {n}, d = {d}, m = {m} (all must be at least 1)"
+        )));
+    }
+    if landmark_dim != d {
+        return Err(Error::invalid(format!(
+            "X has {d} columns but the landmarks have {landmark_dim}"
+        )));
+    }
+    if n > u32::MAX as usize || m > u32::MAX as usize || d > u32::MAX as usize {
+        return Err(Error::invalid(
+            "n, m and d must each be below 2^32 on the GPU",
+        ));
+    }
+    let needed = n
+        .checked_mul(m)
+        .ok_or_else(|| Error::invalid("n x m overflows"))?;
+    let out_len = match &out {
+        GpuOutput::Host(slice) => slice.len(),
+        GpuOutput::Device { len, .. } => *len,
+    };
+    if out_len < needed {
+        return Err(Error::BufferTooSmall {
+            name: "out",
+            needed,
+            capacity: out_len,
+        });
+    }
+    let context = &device.context;
+    context
+        .bind_to_thread()
+        .map_err(|e| driver_error("making the device's context current", e))?;
+    for (matrix, name) in [(&x, "x"), (&landmarks, "landmarks")] {
+        if let GpuMatrix::Device { ptr, cols, ld, .. } = matrix {
+            if ld < cols {
+                return Err(Error::invalid(format!(
+                    "`{name}`: leading dimension {ld} is below its {cols} columns"
+                )));
+            }
+            check_device_pointer(*ptr, name)?;
+        }
+    }
+    if let GpuOutput::Device { ptr, .. } = &out {
+        check_device_pointer(*ptr, "out")?;
+    }
+    let stream = stream_of(context, stream);
+
+    // Memory first, before the CPU spends time on the normaliser: the fixed
+    // buffers (the centre, the centred landmarks, their norms, the
+    // normaliser) and at least one row.
+    let (free, _) = context
+        .mem_get_info()
+        .map_err(|e| driver_error("querying the free memory", e))?;
+    // In u128: m x m alone can exceed 2^64 bytes for m near 2^32.
+    let (m128, d128) = (m as u128, d as u128);
+    let fixed = (d128 + m128 * d128 + m128 + m128 * m128) * 4;
+    let staged_x = if matches!(x, GpuMatrix::Host(_)) {
+        d
+    } else {
+        0
+    };
+    let staged_out = if matches!(out, GpuOutput::Host(_)) {
+        m
+    } else {
+        0
+    };
+    let per_row_bytes = (d + 1 + m + staged_x + staged_out) * 4;
+    if fixed + per_row_bytes as u128 > free as u128 {
+        return Err(Error::OutOfMemory(format!(
+            "the GPU feature map needs at least {} MB for m = {m}, d = {d} but the device has {} MB free",
+            (fixed + per_row_bytes as u128) >> 20,
+            free >> 20
+        )));
+    }
+    let fixed_bytes = fixed as usize; // below `free` (checked)
+    let budget = (free / 2).min(MAX_SCRATCH_BYTES);
+    let block_rows = (budget.saturating_sub(fixed_bytes) / per_row_bytes).clamp(1, n);
+
+    // Host rows are checked as on the CPU path (device rows are not read
+    // back: NaN there gives NaN rows).
+    if let GpuMatrix::Host(matrix) = x {
+        crate::embed::rkhs::check_finite(matrix, "X")?;
+    }
+    // The normaliser on the CPU, in f64 (as the CPU path).
+    let host_landmarks: Vec<f32> = match landmarks {
+        GpuMatrix::Host(matrix) => (0..m).flat_map(|i| matrix.row(i).to_vec()).collect(),
+        GpuMatrix::Device { ptr, ld, .. } => {
+            let mut dense = vec![0.0f32; m * d];
+            for (i, row) in dense.chunks_exact_mut(d).enumerate() {
+                // SAFETY: `ptr` is device memory (checked) holding m rows of
+                // ld >= d floats per the contract; the copy is synchronous.
+                unsafe {
+                    cudarc::driver::result::memcpy_dtoh_sync(
+                        row,
+                        ptr + (i * ld * std::mem::size_of::<f32>()) as u64,
+                    )
+                }
+                .map_err(|e| driver_error("copying the landmarks to the host", e))?;
+            }
+            dense
+        }
+    };
+    let map = FeatureMap::<f32>::new(Matrix::new(&host_landmarks, m, d)?, gamma, ridge)?;
+    let kernels = kernels(device)?;
+
+    let upload = |values: &[f32], what: &str| -> Result<CudaSlice<f32>> {
+        stream.clone_htod(values).map_err(|e| driver_error(what, e))
+    };
+    let to_f32 = |values: &[f64]| values.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+    let centre = upload(&to_f32(map.centre()), "uploading the centre")?;
+    let centred = upload(&to_f32(map.centred_landmarks()), "uploading the landmarks")?;
+    let landmark_norms = upload(
+        &to_f32(map.landmark_norms()),
+        "uploading the landmark norms",
+    )?;
+    let normaliser = upload(map.normaliser(), "uploading the normaliser")?;
+    let alloc = |len: usize, what: &str| -> Result<CudaSlice<f32>> {
+        stream
+            .alloc_zeros::<f32>(len)
+            .map_err(|e| driver_error(what, e))
+    };
+    let mut xc = alloc(block_rows * d, "allocating the centred rows")?;
+    let mut x_norms = alloc(block_rows, "allocating the row norms")?;
+    let mut dots = alloc(block_rows * m, "allocating the kernel block")?;
+    let mut x_stage = match x {
+        GpuMatrix::Host(_) => Some(alloc(block_rows * d, "allocating the staged rows")?),
+        GpuMatrix::Device { .. } => None,
+    };
+    let mut out_stage = match out {
+        GpuOutput::Host(_) => Some(alloc(block_rows * m, "allocating the staged output")?),
+        GpuOutput::Device { .. } => None,
+    };
+    let blas = CudaBlas::new(Arc::clone(&stream)).map_err(|e| blas_error("handle creation", e))?;
+    let mut out = out;
+
+    let mut start = 0;
+    while start < n {
+        let rows = block_rows.min(n - start);
+        // The block's rows of X, in device memory with their leading dimension.
+        let (x_ptr, ldx) = match (&x, &mut x_stage) {
+            (GpuMatrix::Host(matrix), Some(stage)) => {
+                let mut dense = Vec::with_capacity(rows * d);
+                for i in start..start + rows {
+                    dense.extend_from_slice(matrix.row(i));
+                }
+                let mut view = stage.slice_mut(..rows * d);
+                stream
+                    .memcpy_htod(&dense, &mut view)
+                    .map_err(|e| driver_error("copying X to the device", e))?;
+                let (ptr, _sync) = stage.device_ptr(&stream);
+                (ptr, d)
+            }
+            (GpuMatrix::Device { ptr, ld, .. }, _) => {
+                (ptr + (start * ld * std::mem::size_of::<f32>()) as u64, *ld)
+            }
+            (GpuMatrix::Host(_), None) => unreachable!("host X always has a stage"),
+        };
+        // Centre the rows and take their norms: one warp per row.
+        {
+            let threads = 256u32;
+            let blocks = (rows as u64 * 32).div_ceil(u64::from(threads)) as u32;
+            let config = LaunchConfig {
+                grid_dim: (blocks, 1, 1),
+                block_dim: (threads, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let (ldx, rows32, d32) = (ldx as u64, rows as u32, d as u32);
+            let mut launch = stream.launch_builder(&kernels.centre_rows);
+            launch
+                .arg(&x_ptr)
+                .arg(&ldx)
+                .arg(&centre)
+                .arg(&mut xc)
+                .arg(&mut x_norms)
+                .arg(&rows32)
+                .arg(&d32);
+            // SAFETY: the arguments match the kernel's parameters in order
+            // and type; every buffer holds the elements the kernel reads or
+            // writes (rows x d, rows).
+            unsafe { launch.launch(config) }
+                .map_err(|e| driver_error("launching helios_centre_rows", e))?;
+        }
+        // dots (rows x m, row-major) = Xc Lcᵀ: in cuBLAS's column-major
+        // terms, dotsᵀ (m x rows) = Lcᵀᵀ · Xcᵀ.
+        {
+            let (lc, _a) = centred.device_ptr(&stream);
+            let (xcp, _b) = xc.device_ptr(&stream);
+            let (dp, _c) = dots.device_ptr_mut(&stream);
+            let (alpha, beta) = (1.0f32, 0.0f32);
+            // SAFETY: the pointers hold m x d, rows x d and rows x m floats;
+            // alpha and beta are host scalars (the handle's default mode).
+            unsafe {
+                blas::sgemm(
+                    *blas.handle(),
+                    blas_sys::cublasOperation_t::CUBLAS_OP_T,
+                    blas_sys::cublasOperation_t::CUBLAS_OP_N,
+                    m as i32,
+                    rows as i32,
+                    d as i32,
+                    &alpha,
+                    lc as *const f32,
+                    d as i32,
+                    xcp as *const f32,
+                    d as i32,
+                    &beta,
+                    dp as *mut f32,
+                    m as i32,
+                )
+            }
+            .map_err(|e| blas_error("X Lᵀ", e))?;
+        }
+        // Distances, clamp and exp, in place.
+        {
+            let threads = 256u32;
+            let blocks = ((rows * m) as u64)
+                .div_ceil(u64::from(threads))
+                .min(65_535 * 8) as u32;
+            let config = LaunchConfig {
+                grid_dim: (blocks, 1, 1),
+                block_dim: (threads, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let (rows32, m32, neg_gamma, min_arg) = (rows as u32, m as u32, -gamma as f32, MIN_ARG);
+            let mut launch = stream.launch_builder(&kernels.rbf_from_dots);
+            launch
+                .arg(&mut dots)
+                .arg(&x_norms)
+                .arg(&landmark_norms)
+                .arg(&rows32)
+                .arg(&m32)
+                .arg(&neg_gamma)
+                .arg(&min_arg);
+            // SAFETY: as above; dots holds rows x m floats.
+            unsafe { launch.launch(config) }
+                .map_err(|e| driver_error("launching helios_rbf_from_dots", e))?;
+        }
+        // out block (rows x m) = K · M, M symmetric: column-major outᵀ = M · Kᵀ.
+        {
+            let target: u64 = match (&mut out, &mut out_stage) {
+                (GpuOutput::Device { ptr, .. }, _) => {
+                    *ptr + (start * m * std::mem::size_of::<f32>()) as u64
+                }
+                (GpuOutput::Host(_), Some(stage)) => stage.device_ptr_mut(&stream).0,
+                (GpuOutput::Host(_), None) => unreachable!("host output always has a stage"),
+            };
+            let (mp, _a) = normaliser.device_ptr(&stream);
+            let (kp, _b) = dots.device_ptr(&stream);
+            let (alpha, beta) = (1.0f32, 0.0f32);
+            // SAFETY: M is m x m, the kernel block rows x m, the target rows
+            // x m floats (checked against the output's length).
+            unsafe {
+                blas::sgemm(
+                    *blas.handle(),
+                    blas_sys::cublasOperation_t::CUBLAS_OP_N,
+                    blas_sys::cublasOperation_t::CUBLAS_OP_N,
+                    m as i32,
+                    rows as i32,
+                    m as i32,
+                    &alpha,
+                    mp as *const f32,
+                    m as i32,
+                    kp as *const f32,
+                    m as i32,
+                    &beta,
+                    target as *mut f32,
+                    m as i32,
+                )
+            }
+            .map_err(|e| blas_error("K M", e))?;
+        }
+        if let (GpuOutput::Host(host), Some(stage)) = (&mut out, &out_stage) {
+            let view = stage.slice(..rows * m);
+            stream
+                .memcpy_dtoh(&view, &mut host[start * m..(start + rows) * m])
+                .map_err(|e| driver_error("copying the output to the host", e))?;
+        }
+        start += rows;
+    }
+    stream
+        .synchronize()
+        .map_err(|e| driver_error("waiting for the stream", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_compile_with_nvrtc_where_it_is_installed() {
+        // NVRTC needs no GPU: wherever libnvrtc loads, the source must compile.
+        // SAFETY: only tries to load libnvrtc and reports whether that worked.
+        let present =
+            std::panic::catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() })
+                .unwrap_or(false);
+        if !present {
+            println!(
+                "SKIPPED: NVRTC (libnvrtc.so) is not installed: the kernels were not compiled"
+            );
+            return;
+        }
+        let ptx = cudarc::nvrtc::compile_ptx(SOURCE).expect("cuda/rkhs.cu compiles");
+        let text = ptx.to_src();
+        for name in ["helios_centre_rows", "helios_rbf_from_dots"] {
+            assert!(text.contains(name), "{name} is in the PTX");
+        }
+    }
+}
