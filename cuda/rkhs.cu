@@ -42,7 +42,9 @@ extern "C" __global__ void helios_rbf_from_dots(float *g, const float *x_norms,
          at < total; at += stride) {
         unsigned int i = (unsigned int)(at / m);
         unsigned int j = (unsigned int)(at % m);
-        float distance = fmaxf(x_norms[i] + l_norms[j] - 2.0f * g[at], 0.0f);
+        // Not fmaxf: it would turn a NaN (a NaN row, an overflow) into 0.
+        float t = x_norms[i] + l_norms[j] - 2.0f * g[at];
+        float distance = t < 0.0f ? 0.0f : t;
         float arg = neg_gamma * distance;
         g[at] = arg < min_arg ? 0.0f : expf(arg);
     }

@@ -7,6 +7,10 @@ use helios::embed::{rkhs_embed, Matrix};
 use helios::gpu::embed::{rkhs_embed_f32, GpuMatrix, GpuOutput};
 use helios::{Device, ErrorKind, Threads};
 
+/// One GPU test at a time: the out-of-memory test compares the free memory
+/// before and after, which the others' allocations would disturb.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The first device, or None after printing why the test is skipped.
 fn device() -> Option<Device> {
     match Device::open(0) {
@@ -34,6 +38,7 @@ fn data(len: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn host_staged_embedding_matches_the_cpu_and_repeats_bit_for_bit() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = device() else { return };
     let (n, d, m) = (3000, 24, 200);
     let x = data(n * d, 1);
@@ -73,6 +78,7 @@ fn host_staged_embedding_matches_the_cpu_and_repeats_bit_for_bit() {
 
 #[test]
 fn device_pointers_give_the_host_staged_bits_and_bad_pointers_are_refused() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = device() else { return };
     let (n, d, m) = (500, 8, 64);
     let x = data(n * d, 3);
@@ -175,6 +181,7 @@ fn device_pointers_give_the_host_staged_bits_and_bad_pointers_are_refused() {
 
 #[test]
 fn more_landmarks_than_the_device_holds_is_out_of_memory() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = device() else { return };
     // m x m floats of normaliser alone exceed any device's memory; refused
     // before the CPU would start on a normaliser of that size.

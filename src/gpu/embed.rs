@@ -8,9 +8,12 @@
 //! stream), in row blocks that fit in the device's free memory, and the
 //! call returns once the stream has finished the work.
 //!
-//! Thread safety: reentrant. Each call makes its own cuBLAS handle bound to
-//! its stream and its own scratch; the compiled kernels are shared per
-//! device (compiled once, under a lock).
+//! Thread safety: reentrant. Each call has a cuBLAS handle of its own
+//! (taken from a per-device pool, bound to its stream) and its own scratch;
+//! the compiled kernels are shared per device (compiled once, under a lock).
+//! Rows are processed in blocks of a fixed size (halved only when the
+//! memory is short), so the GEMM shapes, and the bits, repeat from run to
+//! run on one device.
 
 use std::sync::Arc;
 
@@ -34,6 +37,10 @@ const MIN_ARG: f32 = -34.5;
 
 /// The most memory one call's row blocks use, at most half the free memory.
 const MAX_SCRATCH_BYTES: usize = 1 << 30;
+
+/// Rows of X per block when the memory allows (the same on every run, so
+/// the GEMM shapes and the bits are too).
+const BLOCK_ROWS: usize = 1 << 14;
 
 /// A matrix argument: on the host, or device memory (`ptr` a `CUdeviceptr`,
 /// row i at `ptr + i * ld * 4` bytes).
@@ -117,13 +124,23 @@ fn kernels(device: &Device) -> Result<Arc<Kernels>> {
             "NVRTC (libnvrtc.so) could not be loaded: install the CUDA runtime compiler (the cuda-nvrtc package) to use the GPU feature map".into(),
         ));
     }
-    let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx(SOURCE))
+    let (major, minor) = device.compute_capability;
+    let ptx = std::panic::catch_unwind(|| compile(major, minor))
         .map_err(|_| Error::Device("NVRTC panicked compiling helios's kernels".into()))?
-        .map_err(|e| Error::Internal(format!("NVRTC could not compile cuda/rkhs.cu: {e:?}")))?;
-    let module = device
-        .context
-        .load_module(ptx)
-        .map_err(|e| driver_error("loading the compiled kernels", e))?;
+        .map_err(|e| {
+            Error::Device(format!(
+                "NVRTC could not compile cuda/rkhs.cu for compute capability {major}.{minor} (this NVRTC does not target that architecture: CUDA 13's dropped Volta and older, and a device newer than the NVRTC needs a newer one): {e:?}"
+            ))
+        })?;
+    let module = device.context.load_module(ptx).map_err(|e| {
+        if e.0 == sys::cudaError_enum::CUDA_ERROR_UNSUPPORTED_PTX_VERSION {
+            Error::Device(
+                "the driver cannot load the kernels NVRTC compiled: libnvrtc is newer than the driver (update the driver or use an NVRTC of its CUDA version)".into(),
+            )
+        } else {
+            driver_error("loading the compiled kernels", e)
+        }
+    })?;
     let load = |name: &str| {
         module
             .load_function(name)
@@ -135,6 +152,58 @@ fn kernels(device: &Device) -> Result<Arc<Kernels>> {
     });
     all[device.ordinal] = Some(Arc::clone(&kernels));
     Ok(kernels)
+}
+
+/// The kernels compiled to PTX for compute capability `major.minor`.
+fn compile(
+    major: u32,
+    minor: u32,
+) -> std::result::Result<cudarc::nvrtc::Ptx, cudarc::nvrtc::CompileError> {
+    let options = cudarc::nvrtc::CompileOptions {
+        options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(SOURCE, options)
+}
+
+/// cuBLAS handles of each device, kept between calls: creating one costs
+/// an allocation, and destroying one synchronises the whole device.
+static BLAS_HANDLES: Mutex<Vec<Vec<CudaBlas>>> = Mutex::new(Vec::new());
+
+/// A cuBLAS handle of `device` bound to `stream`: a kept one, or a new one.
+fn take_blas(device: &Device, stream: &Arc<CudaStream>) -> Result<CudaBlas> {
+    let kept = BLAS_HANDLES
+        .lock()
+        .get_mut(device.ordinal)
+        .and_then(Vec::pop);
+    match kept {
+        Some(mut blas) => {
+            // SAFETY: the stream belongs to the handle's context and lives
+            // for the call; the handle is rebound before every use.
+            unsafe { blas.set_stream(Arc::clone(stream)) }
+                .map_err(|e| blas_error("binding the handle to the stream", e))?;
+            Ok(blas)
+        }
+        None => CudaBlas::new(Arc::clone(stream)).map_err(|e| match e.0 {
+            blas_sys::cublasStatus_t::CUBLAS_STATUS_ALLOC_FAILED => {
+                Error::OutOfMemory("cuBLAS could not allocate its handle's workspace".into())
+            }
+            _ => blas_error("handle creation", e),
+        }),
+    }
+}
+
+/// Keep `blas` for the next call, bound to the default stream (the
+/// caller's stream may be destroyed after this call).
+fn keep_blas(device: &Device, mut blas: CudaBlas) {
+    // SAFETY: the default stream of the handle's own context always exists.
+    if unsafe { blas.set_stream(device.context.default_stream()) }.is_ok() {
+        let mut kept = BLAS_HANDLES.lock();
+        if kept.len() <= device.ordinal {
+            kept.resize_with(device.ordinal + 1, Vec::new);
+        }
+        kept[device.ordinal].push(blas);
+    }
 }
 
 /// The stream to run on: the caller's (`raw` a `CUstream`) or the default.
@@ -217,10 +286,16 @@ pub fn rkhs_embed_f32(
             "X has {d} columns but the landmarks have {landmark_dim}"
         )));
     }
-    if n > u32::MAX as usize || m > u32::MAX as usize || d > u32::MAX as usize {
-        return Err(Error::invalid(
-            "n, m and d must each be below 2^32 on the GPU",
-        ));
+    let limit = i32::MAX as usize;
+    if n > u32::MAX as usize || m > limit || d > limit {
+        return Err(Error::invalid(format!(
+            "n = {n}, m = {m}, d = {d}: the GPU path takes n below 2^32 and m, d below 2^31 (cuBLAS's int sizes)"
+        )));
+    }
+    if gamma.is_finite() && gamma > f64::from(f32::MAX) {
+        return Err(Error::invalid(format!(
+            "gamma = {gamma} does not fit in f32, which the GPU path computes in"
+        )));
     }
     let needed = n
         .checked_mul(m)
@@ -283,8 +358,15 @@ pub fn rkhs_embed_f32(
         )));
     }
     let fixed_bytes = fixed as usize; // below `free` (checked)
-    let budget = (free / 2).min(MAX_SCRATCH_BYTES);
-    let block_rows = (budget.saturating_sub(fixed_bytes) / per_row_bytes).clamp(1, n);
+                                      // A fixed block size (cuBLAS may choose another algorithm for another
+                                      // shape, so the bits would change with the free memory otherwise),
+                                      // halved only while the blocks would take more than half the memory
+                                      // left beside the fixed buffers.
+    let room = ((free - fixed_bytes) / 2).min(MAX_SCRATCH_BYTES);
+    let mut block_rows = BLOCK_ROWS.min(n);
+    while block_rows > 1 && block_rows * per_row_bytes > room {
+        block_rows /= 2;
+    }
 
     // Host rows are checked as on the CPU path (device rows are not read
     // back: NaN there gives NaN rows).
@@ -295,6 +377,12 @@ pub fn rkhs_embed_f32(
     let host_landmarks: Vec<f32> = match landmarks {
         GpuMatrix::Host(matrix) => (0..m).flat_map(|i| matrix.row(i).to_vec()).collect(),
         GpuMatrix::Device { ptr, ld, .. } => {
+            // The synchronous copies below run on the legacy default stream,
+            // which does not wait for a non-blocking stream: let the
+            // caller's stream finish writing the landmarks first.
+            stream
+                .synchronize()
+                .map_err(|e| driver_error("waiting for the stream", e))?;
             let mut dense = vec![0.0f32; m * d];
             for (i, row) in dense.chunks_exact_mut(d).enumerate() {
                 // SAFETY: `ptr` is device memory (checked) holding m rows of
@@ -340,152 +428,159 @@ pub fn rkhs_embed_f32(
         GpuOutput::Host(_) => Some(alloc(block_rows * m, "allocating the staged output")?),
         GpuOutput::Device { .. } => None,
     };
-    let blas = CudaBlas::new(Arc::clone(&stream)).map_err(|e| blas_error("handle creation", e))?;
+    let blas = take_blas(device, &stream)?;
     let mut out = out;
-
-    let mut start = 0;
-    while start < n {
-        let rows = block_rows.min(n - start);
-        // The block's rows of X, in device memory with their leading dimension.
-        let (x_ptr, ldx) = match (&x, &mut x_stage) {
-            (GpuMatrix::Host(matrix), Some(stage)) => {
-                let mut dense = Vec::with_capacity(rows * d);
-                for i in start..start + rows {
-                    dense.extend_from_slice(matrix.row(i));
+    // The blocks, queued on the stream; the handle is kept whatever happens.
+    let mut queue = || -> Result<()> {
+        let mut start = 0;
+        while start < n {
+            let rows = block_rows.min(n - start);
+            // The block's rows of X, in device memory with their leading dimension.
+            let (x_ptr, ldx) = match (&x, &mut x_stage) {
+                (GpuMatrix::Host(matrix), Some(stage)) => {
+                    let mut dense = Vec::with_capacity(rows * d);
+                    for i in start..start + rows {
+                        dense.extend_from_slice(matrix.row(i));
+                    }
+                    let mut view = stage.slice_mut(..rows * d);
+                    stream
+                        .memcpy_htod(&dense, &mut view)
+                        .map_err(|e| driver_error("copying X to the device", e))?;
+                    let (ptr, _sync) = stage.device_ptr(&stream);
+                    (ptr, d)
                 }
-                let mut view = stage.slice_mut(..rows * d);
+                (GpuMatrix::Device { ptr, ld, .. }, _) => {
+                    (ptr + (start * ld * std::mem::size_of::<f32>()) as u64, *ld)
+                }
+                (GpuMatrix::Host(_), None) => unreachable!("host X always has a stage"),
+            };
+            // Centre the rows and take their norms: one warp per row.
+            {
+                let threads = 256u32;
+                let blocks = (rows as u64 * 32).div_ceil(u64::from(threads)) as u32;
+                let config = LaunchConfig {
+                    grid_dim: (blocks, 1, 1),
+                    block_dim: (threads, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let (ldx, rows32, d32) = (ldx as u64, rows as u32, d as u32);
+                let mut launch = stream.launch_builder(&kernels.centre_rows);
+                launch
+                    .arg(&x_ptr)
+                    .arg(&ldx)
+                    .arg(&centre)
+                    .arg(&mut xc)
+                    .arg(&mut x_norms)
+                    .arg(&rows32)
+                    .arg(&d32);
+                // SAFETY: the arguments match the kernel's parameters in order
+                // and type; every buffer holds the elements the kernel reads or
+                // writes (rows x d, rows).
+                unsafe { launch.launch(config) }
+                    .map_err(|e| driver_error("launching helios_centre_rows", e))?;
+            }
+            // dots (rows x m, row-major) = Xc Lcᵀ: in cuBLAS's column-major
+            // terms, dotsᵀ (m x rows) = Lcᵀᵀ · Xcᵀ.
+            {
+                let (lc, _a) = centred.device_ptr(&stream);
+                let (xcp, _b) = xc.device_ptr(&stream);
+                let (dp, _c) = dots.device_ptr_mut(&stream);
+                let (alpha, beta) = (1.0f32, 0.0f32);
+                // SAFETY: the pointers hold m x d, rows x d and rows x m floats;
+                // alpha and beta are host scalars (the handle's default mode).
+                unsafe {
+                    blas::sgemm(
+                        *blas.handle(),
+                        blas_sys::cublasOperation_t::CUBLAS_OP_T,
+                        blas_sys::cublasOperation_t::CUBLAS_OP_N,
+                        m as i32,
+                        rows as i32,
+                        d as i32,
+                        &alpha,
+                        lc as *const f32,
+                        d as i32,
+                        xcp as *const f32,
+                        d as i32,
+                        &beta,
+                        dp as *mut f32,
+                        m as i32,
+                    )
+                }
+                .map_err(|e| blas_error("X Lᵀ", e))?;
+            }
+            // Distances, clamp and exp, in place.
+            {
+                let threads = 256u32;
+                let blocks = ((rows * m) as u64)
+                    .div_ceil(u64::from(threads))
+                    .min(65_535 * 8) as u32;
+                let config = LaunchConfig {
+                    grid_dim: (blocks, 1, 1),
+                    block_dim: (threads, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let (rows32, m32, neg_gamma, min_arg) =
+                    (rows as u32, m as u32, -gamma as f32, MIN_ARG);
+                let mut launch = stream.launch_builder(&kernels.rbf_from_dots);
+                launch
+                    .arg(&mut dots)
+                    .arg(&x_norms)
+                    .arg(&landmark_norms)
+                    .arg(&rows32)
+                    .arg(&m32)
+                    .arg(&neg_gamma)
+                    .arg(&min_arg);
+                // SAFETY: as above; dots holds rows x m floats.
+                unsafe { launch.launch(config) }
+                    .map_err(|e| driver_error("launching helios_rbf_from_dots", e))?;
+            }
+            // out block (rows x m) = K · M, M symmetric: column-major outᵀ = M · Kᵀ.
+            {
+                let target: u64 = match (&mut out, &mut out_stage) {
+                    (GpuOutput::Device { ptr, .. }, _) => {
+                        *ptr + (start * m * std::mem::size_of::<f32>()) as u64
+                    }
+                    (GpuOutput::Host(_), Some(stage)) => stage.device_ptr_mut(&stream).0,
+                    (GpuOutput::Host(_), None) => unreachable!("host output always has a stage"),
+                };
+                let (mp, _a) = normaliser.device_ptr(&stream);
+                let (kp, _b) = dots.device_ptr(&stream);
+                let (alpha, beta) = (1.0f32, 0.0f32);
+                // SAFETY: M is m x m, the kernel block rows x m, the target rows
+                // x m floats (checked against the output's length).
+                unsafe {
+                    blas::sgemm(
+                        *blas.handle(),
+                        blas_sys::cublasOperation_t::CUBLAS_OP_N,
+                        blas_sys::cublasOperation_t::CUBLAS_OP_N,
+                        m as i32,
+                        rows as i32,
+                        m as i32,
+                        &alpha,
+                        mp as *const f32,
+                        m as i32,
+                        kp as *const f32,
+                        m as i32,
+                        &beta,
+                        target as *mut f32,
+                        m as i32,
+                    )
+                }
+                .map_err(|e| blas_error("K M", e))?;
+            }
+            if let (GpuOutput::Host(host), Some(stage)) = (&mut out, &out_stage) {
+                let view = stage.slice(..rows * m);
                 stream
-                    .memcpy_htod(&dense, &mut view)
-                    .map_err(|e| driver_error("copying X to the device", e))?;
-                let (ptr, _sync) = stage.device_ptr(&stream);
-                (ptr, d)
+                    .memcpy_dtoh(&view, &mut host[start * m..(start + rows) * m])
+                    .map_err(|e| driver_error("copying the output to the host", e))?;
             }
-            (GpuMatrix::Device { ptr, ld, .. }, _) => {
-                (ptr + (start * ld * std::mem::size_of::<f32>()) as u64, *ld)
-            }
-            (GpuMatrix::Host(_), None) => unreachable!("host X always has a stage"),
-        };
-        // Centre the rows and take their norms: one warp per row.
-        {
-            let threads = 256u32;
-            let blocks = (rows as u64 * 32).div_ceil(u64::from(threads)) as u32;
-            let config = LaunchConfig {
-                grid_dim: (blocks, 1, 1),
-                block_dim: (threads, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let (ldx, rows32, d32) = (ldx as u64, rows as u32, d as u32);
-            let mut launch = stream.launch_builder(&kernels.centre_rows);
-            launch
-                .arg(&x_ptr)
-                .arg(&ldx)
-                .arg(&centre)
-                .arg(&mut xc)
-                .arg(&mut x_norms)
-                .arg(&rows32)
-                .arg(&d32);
-            // SAFETY: the arguments match the kernel's parameters in order
-            // and type; every buffer holds the elements the kernel reads or
-            // writes (rows x d, rows).
-            unsafe { launch.launch(config) }
-                .map_err(|e| driver_error("launching helios_centre_rows", e))?;
+            start += rows;
         }
-        // dots (rows x m, row-major) = Xc Lcᵀ: in cuBLAS's column-major
-        // terms, dotsᵀ (m x rows) = Lcᵀᵀ · Xcᵀ.
-        {
-            let (lc, _a) = centred.device_ptr(&stream);
-            let (xcp, _b) = xc.device_ptr(&stream);
-            let (dp, _c) = dots.device_ptr_mut(&stream);
-            let (alpha, beta) = (1.0f32, 0.0f32);
-            // SAFETY: the pointers hold m x d, rows x d and rows x m floats;
-            // alpha and beta are host scalars (the handle's default mode).
-            unsafe {
-                blas::sgemm(
-                    *blas.handle(),
-                    blas_sys::cublasOperation_t::CUBLAS_OP_T,
-                    blas_sys::cublasOperation_t::CUBLAS_OP_N,
-                    m as i32,
-                    rows as i32,
-                    d as i32,
-                    &alpha,
-                    lc as *const f32,
-                    d as i32,
-                    xcp as *const f32,
-                    d as i32,
-                    &beta,
-                    dp as *mut f32,
-                    m as i32,
-                )
-            }
-            .map_err(|e| blas_error("X Lᵀ", e))?;
-        }
-        // Distances, clamp and exp, in place.
-        {
-            let threads = 256u32;
-            let blocks = ((rows * m) as u64)
-                .div_ceil(u64::from(threads))
-                .min(65_535 * 8) as u32;
-            let config = LaunchConfig {
-                grid_dim: (blocks, 1, 1),
-                block_dim: (threads, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let (rows32, m32, neg_gamma, min_arg) = (rows as u32, m as u32, -gamma as f32, MIN_ARG);
-            let mut launch = stream.launch_builder(&kernels.rbf_from_dots);
-            launch
-                .arg(&mut dots)
-                .arg(&x_norms)
-                .arg(&landmark_norms)
-                .arg(&rows32)
-                .arg(&m32)
-                .arg(&neg_gamma)
-                .arg(&min_arg);
-            // SAFETY: as above; dots holds rows x m floats.
-            unsafe { launch.launch(config) }
-                .map_err(|e| driver_error("launching helios_rbf_from_dots", e))?;
-        }
-        // out block (rows x m) = K · M, M symmetric: column-major outᵀ = M · Kᵀ.
-        {
-            let target: u64 = match (&mut out, &mut out_stage) {
-                (GpuOutput::Device { ptr, .. }, _) => {
-                    *ptr + (start * m * std::mem::size_of::<f32>()) as u64
-                }
-                (GpuOutput::Host(_), Some(stage)) => stage.device_ptr_mut(&stream).0,
-                (GpuOutput::Host(_), None) => unreachable!("host output always has a stage"),
-            };
-            let (mp, _a) = normaliser.device_ptr(&stream);
-            let (kp, _b) = dots.device_ptr(&stream);
-            let (alpha, beta) = (1.0f32, 0.0f32);
-            // SAFETY: M is m x m, the kernel block rows x m, the target rows
-            // x m floats (checked against the output's length).
-            unsafe {
-                blas::sgemm(
-                    *blas.handle(),
-                    blas_sys::cublasOperation_t::CUBLAS_OP_N,
-                    blas_sys::cublasOperation_t::CUBLAS_OP_N,
-                    m as i32,
-                    rows as i32,
-                    m as i32,
-                    &alpha,
-                    mp as *const f32,
-                    m as i32,
-                    kp as *const f32,
-                    m as i32,
-                    &beta,
-                    target as *mut f32,
-                    m as i32,
-                )
-            }
-            .map_err(|e| blas_error("K M", e))?;
-        }
-        if let (GpuOutput::Host(host), Some(stage)) = (&mut out, &out_stage) {
-            let view = stage.slice(..rows * m);
-            stream
-                .memcpy_dtoh(&view, &mut host[start * m..(start + rows) * m])
-                .map_err(|e| driver_error("copying the output to the host", e))?;
-        }
-        start += rows;
-    }
+        Ok(())
+    };
+    let queued = queue();
+    keep_blas(device, blas);
+    queued?;
     stream
         .synchronize()
         .map_err(|e| driver_error("waiting for the stream", e))
@@ -508,10 +603,17 @@ mod tests {
             );
             return;
         }
-        let ptx = cudarc::nvrtc::compile_ptx(SOURCE).expect("cuda/rkhs.cu compiles");
-        let text = ptx.to_src();
-        for name in ["helios_centre_rows", "helios_rbf_from_dots"] {
-            assert!(text.contains(name), "{name} is in the PTX");
+        // Turing to Hopper (CUDA 13's NVRTC no longer targets Volta, 7.0).
+        for (major, minor) in [(7, 5), (8, 0), (8, 9), (9, 0)] {
+            let ptx = compile(major, minor).expect("cuda/rkhs.cu compiles");
+            let text = ptx.to_src();
+            assert!(
+                text.contains(&format!(".target sm_{major}{minor}")),
+                "{major}.{minor}"
+            );
+            for name in ["helios_centre_rows", "helios_rbf_from_dots"] {
+                assert!(text.contains(name), "{name} is in the PTX");
+            }
         }
     }
 }
