@@ -1,7 +1,7 @@
 """The GPU RBF feature map against PyTorch, on the same CUDA stream.
 
 n = 1 000 000 rows, d = 128, m = 2 048 landmarks, f32, gamma = 1/d:
-``helios_rkhs_embed_device_f32`` (device pointers, PyTorch's current stream)
+``helios.rkhs_embed_gpu`` on PyTorch tensors (device pointers, PyTorch's current stream)
 against the same formula written in PyTorch without ``torch.cdist``:
 ``||x||² + ||l||² - 2 X Lᵀ``, clamp at 0, ``torch.exp``, times the same
 normaliser, in row blocks of the same size. Reports each one's time (best
@@ -20,12 +20,10 @@ bench`` (CI has no GPU):
 from __future__ import annotations
 
 import argparse
-import ctypes
 import sys
 import time
 
 import helios
-from helios._lib import LIB
 
 
 def skip(reason: str) -> None:
@@ -65,21 +63,9 @@ def main() -> None:
     # which its time includes).
     normaliser = torch.rand((m, m), device="cuda", generator=generator)
 
-    LIB.helios_rkhs_embed_device_f32.restype = ctypes.c_int
-    LIB.helios_rkhs_embed_device_f32.argtypes = [
-        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t,
-        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_double, ctypes.c_double,
-        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
-    ]
-
     def run_helios() -> None:
-        with device._native.borrow() as live:
-            status = LIB.helios_rkhs_embed_device_f32(
-                live, x.data_ptr(), n, d, d, landmarks.data_ptr(), m, d, gamma, 0.0,
-                out.data_ptr(), n * m, stream.cuda_stream,
-            )
-        if status:
-            raise helios.HeliosError(status, helios.last_error())
+        helios.rkhs_embed_gpu(x, landmarks, gamma=gamma, ridge=0.0, device=device,
+                              stream=stream, out=out)
 
     block = 1 << 16
 

@@ -147,6 +147,28 @@ namespace Helios
             }
         }
 
+        /// <summary>Run <paramref name="call"/> with the native handle, kept alive for the call.</summary>
+        internal void Use(Action<IntPtr> call)
+        {
+            if (_handle.IsClosed)
+            {
+                throw new ObjectDisposedException(nameof(Device));
+            }
+            bool added = false;
+            _handle.DangerousAddRef(ref added);
+            try
+            {
+                call(_handle.DangerousGetHandle());
+            }
+            finally
+            {
+                if (added)
+                {
+                    _handle.DangerousRelease();
+                }
+            }
+        }
+
         /// <summary>
         /// Release the handle (the CUDA context stays for the process); disposing twice is harmless.
         /// Thread safety: shareable (one object may be used from any number of threads at once).

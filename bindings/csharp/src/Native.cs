@@ -427,6 +427,11 @@ namespace Helios
         internal static extern void helios_device_free(IntPtr device);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_rkhs_embed_device_f32(
+            IntPtr device, IntPtr x, UIntPtr n, UIntPtr d, UIntPtr ldx, IntPtr landmarks, UIntPtr m, UIntPtr ldl,
+            double gamma, double ridge, IntPtr output, UIntPtr outputCapacity, IntPtr stream);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern GptConfigRaw helios_model_default_config();
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]

@@ -255,6 +255,39 @@ namespace Helios
             return (int)length;
         }
 
+        /// <summary>
+        /// The feature map on a CUDA <paramref name="device"/>, float32, with
+        /// every array in device memory of the device's context
+        /// (<c>helios_rkhs_embed_device_f32</c>): <paramref name="x"/> n x d
+        /// and <paramref name="landmarks"/> m x d, dense row-major, and
+        /// <paramref name="output"/> n x m. The work runs on
+        /// <paramref name="stream"/> (a <c>CUstream</c>; <see cref="IntPtr.Zero"/>
+        /// for the default stream) and the call returns once that stream has
+        /// finished it. <see cref="Status.Unsupported"/> when the library was
+        /// built without the <c>cuda</c> feature, <see cref="Status.Device"/>
+        /// without a driver or device, <see cref="Status.InvalidArgument"/> for
+        /// a host pointer passed as device memory, <see cref="Status.OutOfMemory"/>
+        /// beyond the device's free memory.
+        /// Thread safety: reentrant (safe to call from any number of threads at once).
+        /// </summary>
+        public static void Embed(
+            Device device, IntPtr x, int n, int d, IntPtr landmarks, int m, double gamma, double ridge,
+            IntPtr output, IntPtr stream)
+        {
+            if (device == null)
+            {
+                throw new ArgumentNullException(nameof(device));
+            }
+            if (n < 0 || d < 0 || m < 0)
+            {
+                throw new ArgumentOutOfRangeException(n < 0 ? nameof(n) : d < 0 ? nameof(d) : nameof(m),
+                    "sizes are 0 or more");
+            }
+            device.Use(handle => Native.Check(Native.helios_rkhs_embed_device_f32(
+                handle, x, (UIntPtr)n, (UIntPtr)d, (UIntPtr)d, landmarks, (UIntPtr)m, (UIntPtr)d, gamma, ridge,
+                output, (UIntPtr)((ulong)n * (ulong)m), stream)));
+        }
+
         // A dense array holds exactly rows·cols elements.
         private static void RequireDenseLength(int length, int rows, int cols, string name, string rowsName)
         {

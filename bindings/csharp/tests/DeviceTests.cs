@@ -12,6 +12,7 @@ namespace Helios.Tests
             harness.Run("Device: Open says why it cannot (no cuda feature, no GPU) or describes the device",
                 DeviceOpenOrWhy);
             harness.Run("Device: a negative ordinal is a .NET argument error", DeviceNegativeOrdinal);
+            harness.Run("Rkhs.Embed(device, ...): a null device is a .NET argument error", DeviceEmbedNull);
         }
 
         private static void DeviceOpenOrWhy()
@@ -40,6 +41,13 @@ namespace Helios.Tests
                 Assert.True(device.ComputeCapability.Major >= 3, "compute capability");
                 Assert.True(Device.Count() >= 1, "count");
             }
+        }
+
+        private static void DeviceEmbedNull()
+        {
+            Assert.Throws<ArgumentNullException>(
+                () => Rkhs.Embed(null, IntPtr.Zero, 1, 1, IntPtr.Zero, 1, 1.0, 0.0, IntPtr.Zero, IntPtr.Zero),
+                "Embed(null device)");
         }
 
         private static void DeviceNegativeOrdinal()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from ._cancel import CancelToken
 from ._device import Device
+from ._gpu import DeviceArray, rkhs_embed_gpu
 from ._embed import FloatMatrix, rkhs_embed
 from ._errors import HeliosError, Status, last_error, status_name
 from ._errors import check as _check
@@ -53,6 +54,7 @@ __all__ = [
     "MAX_THREADS",
     "CancelToken",
     "Device",
+    "DeviceArray",
     "FloatArray",
     "FloatMatrix",
     "GptConfig",
@@ -75,6 +77,7 @@ __all__ = [
     "last_error",
     "parallel_map",
     "rkhs_embed",
+    "rkhs_embed_gpu",
     "set_num_threads",
     "status_name",
     "version",
