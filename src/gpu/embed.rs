@@ -206,6 +206,46 @@ fn keep_blas(device: &Device, mut blas: CudaBlas) {
     }
 }
 
+/// Column-major `C (m x n, ldc m) = op(A) · B` with `op` a transpose when
+/// `transpose_a`, `A` and `B` given with their leading dimensions.
+fn sgemm(
+    blas: &CudaBlas,
+    transpose_a: bool,
+    (m, n, k): (usize, usize, usize),
+    (a, lda): (u64, usize),
+    (b, ldb): (u64, usize),
+    c: u64,
+) -> std::result::Result<(), cudarc::cublas::result::CublasError> {
+    let op_a = if transpose_a {
+        blas_sys::cublasOperation_t::CUBLAS_OP_T
+    } else {
+        blas_sys::cublasOperation_t::CUBLAS_OP_N
+    };
+    let (alpha, beta) = (1.0f32, 0.0f32);
+    // SAFETY: the caller passes device pointers of the handle's context
+    // holding op(A) m x k, B k x n and C m x n with these leading dimensions
+    // (all below 2^31, checked on entry); alpha and beta are host scalars
+    // (the handle's default pointer mode).
+    unsafe {
+        blas::sgemm(
+            *blas.handle(),
+            op_a,
+            blas_sys::cublasOperation_t::CUBLAS_OP_N,
+            m as i32,
+            n as i32,
+            k as i32,
+            &alpha,
+            a as *const f32,
+            lda as i32,
+            b as *const f32,
+            ldb as i32,
+            &beta,
+            c as *mut f32,
+            m as i32,
+        )
+    }
+}
+
 /// The stream to run on: the caller's (`raw` a `CUstream`) or the default.
 fn stream_of(context: &Arc<CudaContext>, raw: usize) -> Arc<CudaStream> {
     if raw == 0 {
@@ -485,28 +525,9 @@ pub fn rkhs_embed_f32(
                 let (lc, _a) = centred.device_ptr(&stream);
                 let (xcp, _b) = xc.device_ptr(&stream);
                 let (dp, _c) = dots.device_ptr_mut(&stream);
-                let (alpha, beta) = (1.0f32, 0.0f32);
-                // SAFETY: the pointers hold m x d, rows x d and rows x m floats;
-                // alpha and beta are host scalars (the handle's default mode).
-                unsafe {
-                    blas::sgemm(
-                        *blas.handle(),
-                        blas_sys::cublasOperation_t::CUBLAS_OP_T,
-                        blas_sys::cublasOperation_t::CUBLAS_OP_N,
-                        m as i32,
-                        rows as i32,
-                        d as i32,
-                        &alpha,
-                        lc as *const f32,
-                        d as i32,
-                        xcp as *const f32,
-                        d as i32,
-                        &beta,
-                        dp as *mut f32,
-                        m as i32,
-                    )
-                }
-                .map_err(|e| blas_error("X Lᵀ", e))?;
+                // The pointers hold m x d, rows x d and rows x m floats.
+                sgemm(&blas, true, (m, rows, d), (lc, d), (xcp, d), dp)
+                    .map_err(|e| blas_error("X Lᵀ", e))?;
             }
             // Distances, clamp and exp, in place.
             {
@@ -545,28 +566,10 @@ pub fn rkhs_embed_f32(
                 };
                 let (mp, _a) = normaliser.device_ptr(&stream);
                 let (kp, _b) = dots.device_ptr(&stream);
-                let (alpha, beta) = (1.0f32, 0.0f32);
-                // SAFETY: M is m x m, the kernel block rows x m, the target rows
-                // x m floats (checked against the output's length).
-                unsafe {
-                    blas::sgemm(
-                        *blas.handle(),
-                        blas_sys::cublasOperation_t::CUBLAS_OP_N,
-                        blas_sys::cublasOperation_t::CUBLAS_OP_N,
-                        m as i32,
-                        rows as i32,
-                        m as i32,
-                        &alpha,
-                        mp as *const f32,
-                        m as i32,
-                        kp as *const f32,
-                        m as i32,
-                        &beta,
-                        target as *mut f32,
-                        m as i32,
-                    )
-                }
-                .map_err(|e| blas_error("K M", e))?;
+                // M is m x m, the kernel block and the target rows x m floats
+                // (the target checked against the output's length).
+                sgemm(&blas, false, (m, rows, m), (mp, m), (kp, m), target)
+                    .map_err(|e| blas_error("K M", e))?;
             }
             if let (GpuOutput::Host(host), Some(stage)) = (&mut out, &out_stage) {
                 let view = stage.slice(..rows * m);
