@@ -10,11 +10,13 @@ the share of the device's f32 GEMM peak (2 n m (d + m) FLOPs over the time;
 the peak is measured with one large ``torch.mm``).
 
 Needs a CUDA device, PyTorch with CUDA, and helios built with the ``cuda``
-feature (``cargo build --release --features cuda`` then ``make python``);
-without them it prints a SKIPPED line and exits 0. Not part of ``make
-bench`` (CI has no GPU):
+feature (``make python`` builds without it, so point the binding at the
+feature build); without them it prints a SKIPPED line and exits 0. Not part
+of ``make bench`` (CI has no GPU):
 
-    .venv/bin/python benches/bench_gpu_embed.py [--n 1000000] [--repeats 5]
+    cargo build --release --features cuda
+    HELIOS_LIBRARY=$PWD/target/release/libhelios.so \
+        .venv/bin/python benches/bench_gpu_embed.py [--n 1000000] [--repeats 5]
 """
 
 from __future__ import annotations
