@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using System.Threading;
 
 namespace Helios
 {
@@ -39,6 +40,7 @@ namespace Helios
     public sealed class Device : IDisposable
     {
         private readonly DeviceHandle _handle;
+        private bool _disposed;
 
         private Device(DeviceHandle handle, int ordinal)
         {
@@ -46,28 +48,18 @@ namespace Helios
             Ordinal = ordinal;
             try
             {
-                bool added = false;
-                _handle.DangerousAddRef(ref added);
-                try
+                string name = "";
+                long total = 0;
+                uint major = 0, minor = 0;
+                Use(device =>
                 {
-                    IntPtr device = _handle.DangerousGetHandle();
-                    Name = ReadName(device);
-                    UIntPtr total;
-                    unsafe
-                    {
-                        Native.Check(Native.helios_device_memory(device, null, &total));
-                    }
-                    TotalMemory = (long)total.ToUInt64();
-                    Native.Check(Native.helios_device_compute_capability(device, out uint major, out uint minor));
-                    ComputeCapability = ((int)major, (int)minor);
-                }
-                finally
-                {
-                    if (added)
-                    {
-                        _handle.DangerousRelease();
-                    }
-                }
+                    name = ReadName(device);
+                    total = Memory(device, free: false);
+                    Native.Check(Native.helios_device_compute_capability(device, out major, out minor));
+                });
+                Name = name;
+                TotalMemory = total;
+                ComputeCapability = ((int)major, (int)minor);
             }
             catch (Exception)
             {
@@ -122,50 +114,29 @@ namespace Helios
         {
             get
             {
-                if (_handle.IsClosed)
-                {
-                    throw new ObjectDisposedException(nameof(Device));
-                }
-                bool added = false;
-                _handle.DangerousAddRef(ref added);
-                try
-                {
-                    UIntPtr free;
-                    unsafe
-                    {
-                        Native.Check(Native.helios_device_memory(_handle.DangerousGetHandle(), &free, null));
-                    }
-                    return (long)free.ToUInt64();
-                }
-                finally
-                {
-                    if (added)
-                    {
-                        _handle.DangerousRelease();
-                    }
-                }
+                long free = 0;
+                Use(device => free = Memory(device, free: true));
+                return free;
             }
         }
 
         /// <summary>Run <paramref name="call"/> with the native handle, kept alive for the call.</summary>
         internal void Use(Action<IntPtr> call)
         {
-            if (_handle.IsClosed)
+            // On Mono a disposed SafeHandle still accepts borrows while one is
+            // out, so the flag says it (as in Model and Sampler).
+            if (Volatile.Read(ref _disposed))
             {
-                throw new ObjectDisposedException(nameof(Device));
+                throw new ObjectDisposedException(nameof(Device), "the Device was disposed");
             }
-            bool added = false;
-            _handle.DangerousAddRef(ref added);
+            IntPtr device = Persistence.Enter(_handle, nameof(Device));
             try
             {
-                call(_handle.DangerousGetHandle());
+                call(device);
             }
             finally
             {
-                if (added)
-                {
-                    _handle.DangerousRelease();
-                }
+                _handle.DangerousRelease();
             }
         }
 
@@ -175,7 +146,17 @@ namespace Helios
         /// </summary>
         public void Dispose()
         {
+            Volatile.Write(ref _disposed, true);
             _handle.Dispose();
+        }
+
+        private static unsafe long Memory(IntPtr device, bool free)
+        {
+            UIntPtr bytes;
+            Native.Check(free
+                ? Native.helios_device_memory(device, &bytes, null)
+                : Native.helios_device_memory(device, null, &bytes));
+            return (long)bytes.ToUInt64();
         }
 
         private static unsafe string ReadName(IntPtr device)
