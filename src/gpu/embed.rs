@@ -424,13 +424,15 @@ pub fn rkhs_embed_f32(
                 .synchronize()
                 .map_err(|e| driver_error("waiting for the stream", e))?;
             let mut dense = vec![0.0f32; m * d];
-            for (i, row) in dense.chunks_exact_mut(d).enumerate() {
+            // One copy for dense landmarks, one per row otherwise.
+            let run = if ld == d { m * d } else { d };
+            for (i, row) in dense.chunks_exact_mut(run).enumerate() {
                 // SAFETY: `ptr` is device memory (checked) holding m rows of
                 // ld >= d floats per the contract; the copy is synchronous.
                 unsafe {
                     cudarc::driver::result::memcpy_dtoh_sync(
                         row,
-                        ptr + (i * ld * std::mem::size_of::<f32>()) as u64,
+                        ptr + (i * (run / d) * ld * std::mem::size_of::<f32>()) as u64,
                     )
                 }
                 .map_err(|e| driver_error("copying the landmarks to the host", e))?;

@@ -130,6 +130,25 @@ mod tests {
     use crate::ErrorKind;
 
     #[test]
+    fn devices_open_from_several_threads_at_once_alike() {
+        // Reentrant: the same answer on every thread (an error kind, or the
+        // same device), with no panic racing on the context registry.
+        let answers: Vec<std::result::Result<String, ErrorKind>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        Device::open(0)
+                            .map(|d| d.name().to_string())
+                            .map_err(|e| e.kind())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    }
+
+    #[test]
     fn without_a_device_every_call_says_why() {
         match Device::open(0) {
             Ok(device) => {
