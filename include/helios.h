@@ -589,6 +589,71 @@ enum HeliosStatus helios_rkhs_embed_device_f32(const struct HeliosDevice *device
 // and `stream` NULL or a live stream of the device's context.
 enum HeliosStatus helios_rkhs_embed_host_staged_f32(const struct HeliosDevice *device, const float *x, size_t n, size_t d, size_t ldx, const float *landmarks, size_t m, size_t ldl, double gamma, double ridge, float *out, size_t out_capacity, void *stream);
 
+// `bytes` bytes of device memory of `device`'s context into `*out_ptr`
+// (cuMemAlloc: usable from any stream), for callers without a CUDA
+// library of their own (the Python binding's device arrays). Free it with
+// `helios_device_dealloc`.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (0
+// bytes), `HELIOS_ERR_OUT_OF_MEMORY` (more than the device's free memory),
+// `HELIOS_ERR_DEVICE`, `HELIOS_ERR_UNSUPPORTED` (built without the `cuda`
+// feature).
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `device` is NULL or live; `out_ptr` is NULL or writable.
+enum HeliosStatus helios_device_alloc(const struct HeliosDevice *device, size_t bytes, void **out_ptr);
+
+// Free memory from `helios_device_alloc` once the work using it is done
+// (cuMemFree waits for it); NULL is a no-op.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT` (device), `HELIOS_ERR_INVALID_ARGUMENT`
+// (not device memory), `HELIOS_ERR_DEVICE`, `HELIOS_ERR_UNSUPPORTED`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once); the memory must not be used after this call.
+//
+// # Safety
+// `device` is NULL or live; `ptr` is NULL or came from
+// `helios_device_alloc` on the same device and is not freed yet.
+enum HeliosStatus helios_device_dealloc(const struct HeliosDevice *device, void *ptr);
+
+// Copy `bytes` bytes from host memory `src` to device memory `dst` on
+// `stream` (a `CUstream`; NULL for the default stream), after the work
+// queued there before; returns once the copy is done. The copy must lie
+// inside `dst`'s allocation (checked through the driver where it knows
+// the allocation).
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (`dst`
+// not device memory, or the copy running past its allocation),
+// `HELIOS_ERR_DEVICE`, `HELIOS_ERR_UNSUPPORTED`.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `device` is NULL or live; `src` is NULL or holds `bytes` readable bytes;
+// `dst` is NULL or device memory of the device's context; `stream` is NULL
+// or a live stream of that context.
+enum HeliosStatus helios_device_copy_to_device(const struct HeliosDevice *device, const void *src, size_t bytes, void *dst, void *stream);
+
+// Copy `bytes` bytes from device memory `src` to host memory `dst` on
+// `stream` (NULL for the default stream), after the work queued there
+// before; returns once the copy is done.
+//
+// Errors: as `helios_device_copy_to_device`, the other way.
+//
+// Thread safety: shareable (one object may be used from any number of
+// threads at once).
+//
+// # Safety
+// `device` is NULL or live; `src` is NULL or device memory of the device's
+// context; `dst` is NULL or holds `bytes` writable bytes; `stream` is NULL
+// or a live stream of that context.
+enum HeliosStatus helios_device_copy_to_host(const struct HeliosDevice *device, const void *src, size_t bytes, void *dst, void *stream);
+
 // Options with every field at its default: `halo = 0`, `block_elems =
 // HELIOS_AUTO`, `threads = HELIOS_AUTO`, `cancel = NULL`.
 //
@@ -962,6 +1027,98 @@ enum HeliosStatus helios_nystrom_to_bytes(const struct HeliosNystromEngine *engi
 // `data` is NULL or points to `len` readable bytes; `out` is NULL or
 // writable.
 enum HeliosStatus helios_nystrom_from_bytes(const uint8_t *data, size_t len, struct HeliosNystromEngine **out);
+
+// Run the engine's later calls on `device` (NULL: on the CPU again). A
+// built engine uploads its feature map to the device now (the landmarks,
+// their norms and the m x m normaliser, f32), and a later build replaces
+// it; the landmarks are still chosen, and the normaliser computed, on the
+// CPU in double precision. On a device every `_f32` call runs there: host
+// arrays are staged through the default stream, and the
+// `helios_nystrom_*_device_f32` functions take device arrays and a stream.
+// Results match the CPU engine's within 1e-5 of the output's largest
+// magnitude (another GEMM, not the same bits) and repeat bit for bit on
+// one device. The engine keeps its own reference to the device: the
+// caller may free its handle. Files saved from an engine on a device load
+// on the CPU.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT` (engine), `HELIOS_ERR_BUSY`,
+// `HELIOS_ERR_UNSUPPORTED` (an f64 engine: the GPU path is f32),
+// `HELIOS_ERR_OUT_OF_MEMORY` (the map does not fit in the device's free
+// memory), `HELIOS_ERR_DEVICE`. On error the engine is unchanged.
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` and `device` are each NULL or live.
+enum HeliosStatus helios_nystrom_set_device(struct HeliosNystromEngine *engine, const struct HeliosDevice *device);
+
+// Whether the engine runs on a device: `*out_on_device` receives 1 or 0.
+//
+// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`.
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live; `out_on_device` is NULL or writable.
+enum HeliosStatus helios_nystrom_on_device(const struct HeliosNystromEngine *engine, int32_t *out_on_device);
+
+// `helios_nystrom_build_f32` on the engine's device (`helios_nystrom_set_device`)
+// with device arrays: `x` (n x d, leading dimension `ldx`) and `out` (n x m,
+// `out_capacity` floats) in device memory of the device's context. The work
+// runs on `stream` (a `CUstream`; NULL for the default stream), after the
+// work queued there before, and the call returns once it is done. The
+// chosen landmark rows are copied to the host (all of `x` with k-means++
+// selection, which runs on the CPU). On error the engine is unchanged.
+//
+// Errors: those of `helios_nystrom_build_f32` and
+// `helios_rkhs_embed_device_f32` (NULL or host pointers, too small an
+// output, out of device memory), `HELIOS_ERR_INVALID_STATE` (no device
+// set), `HELIOS_ERR_UNSUPPORTED` (built without the `cuda` feature, or an
+// f64 engine).
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
+//
+// # Safety
+// `engine` is NULL or live; `x` and `out` are device memory holding the
+// elements described (or NULL); `stream` is NULL or a live stream of the
+// device's context that outlives the call.
+enum HeliosStatus helios_nystrom_build_device_f32(struct HeliosNystromEngine *engine, const float *x, size_t n, size_t d, size_t ldx, float *out, size_t out_capacity, void *stream);
+
+// `helios_nystrom_transform_f32` on the engine's device with device
+// arrays `x` (n x d, `ldx`) and `out` (n x m, `out_capacity` floats), on
+// `stream` (NULL for the default stream); returns once the stream has
+// finished the work.
+//
+// Errors: as `helios_nystrom_build_device_f32`, plus
+// `HELIOS_ERR_INVALID_STATE` (not built).
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_build_device_f32`.
+enum HeliosStatus helios_nystrom_transform_device_f32(struct HeliosNystromEngine *engine, const float *x, size_t n, size_t d, size_t ldx, float *out, size_t out_capacity, void *stream);
+
+// `helios_nystrom_update_inplace_f32` on the engine's device: write
+// `Phi(x_new)` (`x_new` n_new x d in device memory, `ldx`) into the device
+// buffer `buffer` (`buffer_capacity` floats, rows of m) after its first
+// `rows_used` rows, on `stream` (NULL for the default stream); only the
+// new rows are written, and `*out_rows` (when not NULL) receives
+// `rows_used + n_new`.
+//
+// Errors: as `helios_nystrom_transform_device_f32` (the buffer too small:
+// `HELIOS_ERR_BUFFER_TOO_SMALL` naming `buffer`).
+//
+// Thread safety: single-owner (one thread at a time; a second thread gets
+// HELIOS_ERR_BUSY).
+//
+// # Safety
+// As for `helios_nystrom_build_device_f32`; `out_rows` is NULL or
+// writable.
+enum HeliosStatus helios_nystrom_update_device_f32(struct HeliosNystromEngine *engine, const float *x_new, size_t n_new, size_t d, size_t ldx, float *buffer, size_t buffer_capacity, size_t rows_used, size_t *out_rows, void *stream);
 
 // The default options: a flat L2 index of dim 0 (set it), PQ settings
 // M = 16, nbits = 8, 25 iterations, seed 0, `HELIOS_AUTO` threads, and the

@@ -415,3 +415,45 @@ fn concurrent_saves_and_loads() {
     });
     std::fs::remove_dir_all(&folder).unwrap();
 }
+
+#[test]
+fn device_calls_without_a_device_say_why() {
+    use helios::gpu::{GpuMatrix, GpuOutput};
+    // Without the `cuda` feature every device call is Unsupported; with it
+    // and no device given to the engine, InvalidState (CI has no GPU either
+    // way, so an engine here never has a device).
+    let expected = if cfg!(feature = "cuda") {
+        ErrorKind::InvalidState
+    } else {
+        ErrorKind::Unsupported
+    };
+    let x = data(40, 3, 5);
+    let mut engine = NystromEngine::<f32>::new(options(8, LandmarkSelection::Uniform, 1)).unwrap();
+    let cpu = engine.build(Matrix::new(&x, 40, 3).unwrap()).unwrap();
+    let rows = GpuMatrix::Device {
+        ptr: 0x1000,
+        rows: 40,
+        cols: 3,
+        ld: 3,
+    };
+    let out = || GpuOutput::Device {
+        ptr: 0x2000,
+        len: 40 * 8,
+    };
+    let kind = |r: helios::Result<()>| r.unwrap_err().kind();
+    assert_eq!(kind(engine.transform_on_device(rows, out(), 0)), expected);
+    assert_eq!(
+        engine
+            .update_on_device(rows, out(), 0, 0)
+            .unwrap_err()
+            .kind(),
+        expected
+    );
+    assert_eq!(kind(engine.build_on_device(rows, out(), 0)), expected);
+    // The failed build left the engine as it was; back on the CPU (a no-op
+    // here) it gives the same bits.
+    assert!(engine.device().is_none());
+    engine.set_device(None).unwrap();
+    let again = engine.transform(Matrix::new(&x, 40, 3).unwrap()).unwrap();
+    assert_eq!(bits(&again), bits(&cpu));
+}

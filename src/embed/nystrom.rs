@@ -4,14 +4,24 @@
 //! how many there are. It is single-owner: one thread at a time (the C layer
 //! returns BUSY to a second one). Engines save to a versioned, checksummed
 //! file, written atomically, and a reloaded engine gives the same bits.
+//!
+//! An f32 engine given a CUDA device ([`NystromEngine::set_device`], feature
+//! `cuda`) keeps its feature map on the device too and runs build, update
+//! and transform there; the landmarks are still chosen, and the normaliser
+//! computed, on the CPU in f64. Its results match the CPU engine's within
+//! 1e-5 of the output's largest magnitude (not bit for bit: another GEMM),
+//! and repeat bit for bit on one device.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::rkhs::{
-    check_finite, check_parameters, fitted_output, output_len, EmbedFloat, FeatureMap, Matrix,
+    check_finite, check_parameters, check_shapes, fitted_output, output_len, EmbedFloat,
+    FeatureMap, Matrix,
 };
 use crate::error::{Error, Result};
 use crate::exec::{run_blocks, Threads};
+use crate::gpu::{rows_to_host, Device, DeviceFeatureMap, GpuMatrix, GpuOutput};
 use crate::persist::{read_file, seal, unseal, write_atomically, Reader};
 use crate::rng::{uniform_sample, SplitMix64};
 
@@ -63,6 +73,32 @@ impl Default for NystromOptions {
 pub struct NystromEngine<T> {
     options: NystromOptions,
     map: Option<FeatureMap<T>>,
+    /// The device later calls run on (None: the CPU).
+    device: Option<Device>,
+    /// `map` on `device`: present whenever both are.
+    device_map: Option<Arc<DeviceFeatureMap>>,
+}
+
+/// `x` as an f32 matrix (the GPU path's type).
+fn f32_matrix<T: EmbedFloat>(x: Matrix<'_, T>) -> Result<Matrix<'_, f32>> {
+    let data = T::as_f32(x.data()).ok_or_else(f64_on_device)?;
+    Matrix::with_stride(data, x.rows(), x.cols(), x.row_stride())
+}
+
+fn f64_on_device() -> Error {
+    Error::Unsupported(
+        "the GPU path computes in f32: create the engine with f32 data to run it on a device"
+            .into(),
+    )
+}
+
+fn no_device() -> Error {
+    match crate::gpu::require_cuda() {
+        Err(unsupported) => unsupported,
+        Ok(()) => Error::InvalidState(
+            "the Nyström engine has no device: give it one with set_device first".into(),
+        ),
+    }
 }
 
 impl<T: EmbedFloat> NystromEngine<T> {
@@ -73,7 +109,64 @@ impl<T: EmbedFloat> NystromEngine<T> {
             return Err(Error::invalid("landmark_count is 0: it must be at least 1"));
         }
         options.threads.resolve()?;
-        Ok(NystromEngine { options, map: None })
+        Ok(NystromEngine {
+            options,
+            map: None,
+            device: None,
+            device_map: None,
+        })
+    }
+
+    /// Run later calls on `device` (None: on the CPU again). A built engine
+    /// uploads its feature map now; a later build replaces it. Only f32
+    /// engines run on a device.
+    ///
+    /// Errors: [`Error::Unsupported`] (an f64 engine), [`Error::OutOfMemory`]
+    /// (the map does not fit in the device's free memory), [`Error::Device`];
+    /// on error the engine is left as it was.
+    pub fn set_device(&mut self, device: Option<Device>) -> Result<()> {
+        let Some(device) = device else {
+            self.device = None;
+            self.device_map = None;
+            return Ok(());
+        };
+        if T::as_f32(&[]).is_none() {
+            return Err(f64_on_device());
+        }
+        let uploaded = match &self.map {
+            Some(map) => Some(Arc::new(DeviceFeatureMap::upload(
+                &device,
+                T::f32_map(map).ok_or_else(f64_on_device)?,
+            )?)),
+            None => None,
+        };
+        self.device = Some(device);
+        self.device_map = uploaded;
+        Ok(())
+    }
+
+    /// The device the engine runs on, if any.
+    pub fn device(&self) -> Option<&Device> {
+        self.device.as_ref()
+    }
+
+    /// `Phi(x)` into `out` with `map`: on the CPU, or with `device_map`.
+    fn apply_with(
+        &self,
+        map: &FeatureMap<T>,
+        device_map: Option<&DeviceFeatureMap>,
+        x: Matrix<'_, T>,
+        out: &mut [T],
+    ) -> Result<()> {
+        match device_map {
+            None => map.apply_into(x, self.options.threads, out),
+            Some(on_device) => {
+                // The CPU path's shape errors, worded alike.
+                check_shapes(x, map.dim(), map.landmark_count(), out.len())?;
+                let out = T::as_f32_mut(out).ok_or_else(f64_on_device)?;
+                on_device.apply(GpuMatrix::Host(f32_matrix(x)?), GpuOutput::Host(out), 0)
+            }
+        }
     }
 
     /// The engine's settings.
@@ -117,9 +210,150 @@ impl<T: EmbedFloat> NystromEngine<T> {
             self.options.gamma,
             self.options.ridge,
         )?;
-        map.apply_into(x, self.options.threads, &mut out[..needed])?;
+        let device_map = self.upload(&map)?;
+        self.apply_with(&map, device_map.as_deref(), x, &mut out[..needed])?;
         self.map = Some(map);
+        self.device_map = device_map;
         Ok(())
+    }
+
+    /// `map` uploaded to the engine's device, if it has one.
+    fn upload(&self, map: &FeatureMap<T>) -> Result<Option<Arc<DeviceFeatureMap>>> {
+        let Some(device) = &self.device else {
+            return Ok(None);
+        };
+        let map = T::f32_map(map).ok_or_else(f64_on_device)?;
+        Ok(Some(Arc::new(DeviceFeatureMap::upload(device, map)?)))
+    }
+
+    /// [`build_into`](Self::build_into) on the engine's device, with `x`
+    /// (n x d) and `out` (n x m) in device memory (or host memory, staged),
+    /// on `stream` (a raw `CUstream`, 0 for the default stream). The chosen
+    /// landmark rows are copied to the host (all of X for k-means++, which
+    /// runs on the CPU), once the stream has finished the work queued on it.
+    ///
+    /// Errors: those of [`build_into`](Self::build_into) and
+    /// [`crate::gpu::embed::rkhs_embed_f32`] (feature `cuda`), plus
+    /// [`Error::InvalidState`] (no device) and [`Error::Unsupported`] (built
+    /// without `cuda`, or an f64 engine). On error the engine is left as it
+    /// was.
+    pub fn build_on_device(
+        &mut self,
+        x: GpuMatrix<'_>,
+        out: GpuOutput<'_>,
+        stream: usize,
+    ) -> Result<()> {
+        let device = self.device.clone().ok_or_else(no_device)?;
+        if T::as_f32(&[]).is_none() {
+            return Err(f64_on_device());
+        }
+        let ((n, d), m) = (x.shape(), self.options.landmark_count);
+        check_build_shape(n, d, m)?;
+        let landmarks: Vec<f32> = match (x, self.options.selection) {
+            (GpuMatrix::Host(host), _) => {
+                let host = Matrix::with_stride(host.data(), n, d, host.row_stride())?;
+                check_finite(host, "X")?;
+                self.chosen_rows(host)?
+            }
+            (GpuMatrix::Device { .. }, LandmarkSelection::Uniform) => {
+                let chosen = uniform_sample(n, m, self.options.seed);
+                rows_to_host(&device, x, Some(&chosen), stream)?
+            }
+            (GpuMatrix::Device { .. }, LandmarkSelection::KMeansPlusPlus) => {
+                let all = rows_to_host(&device, x, None, stream)?;
+                let all = Matrix::new(&all, n, d)?;
+                check_finite(all, "X")?;
+                self.chosen_rows(all)?
+            }
+        };
+        let landmarks: Vec<T> = landmarks
+            .iter()
+            .map(|&v| T::from_f64(f64::from(v)))
+            .collect();
+        let map = FeatureMap::new(
+            Matrix::new(&landmarks, m, d)?,
+            self.options.gamma,
+            self.options.ridge,
+        )?;
+        let uploaded = self.upload(&map)?.ok_or_else(no_device)?;
+        uploaded.apply(x, out, stream)?;
+        self.map = Some(map);
+        self.device_map = Some(uploaded);
+        Ok(())
+    }
+
+    /// The landmark rows the options choose among the rows of `x` (finite).
+    fn chosen_rows(&self, x: Matrix<'_, f32>) -> Result<Vec<f32>> {
+        let m = self.options.landmark_count;
+        let chosen = match self.options.selection {
+            LandmarkSelection::Uniform => uniform_sample(x.rows(), m, self.options.seed),
+            LandmarkSelection::KMeansPlusPlus => kmeans_plus_plus(
+                x,
+                m,
+                self.options.seed,
+                self.options.threads.resolve()?,
+                true,
+            )?,
+        };
+        Ok(chosen
+            .iter()
+            .flat_map(|&i| x.row(i).iter().copied())
+            .collect())
+    }
+
+    /// [`transform`](Self::transform) on the engine's device into `out`
+    /// (n x m), with `x` and `out` in device memory (or host memory,
+    /// staged), on `stream` (a raw `CUstream`, 0 for the default stream).
+    ///
+    /// Errors: as [`build_on_device`](Self::build_on_device), plus
+    /// [`Error::InvalidState`] (not built).
+    pub fn transform_on_device(
+        &self,
+        x: GpuMatrix<'_>,
+        out: GpuOutput<'_>,
+        stream: usize,
+    ) -> Result<()> {
+        self.device.as_ref().ok_or_else(no_device)?;
+        self.built()?;
+        let on_device = self.device_map.as_ref().ok_or_else(no_device)?;
+        on_device.apply(x, out, stream)
+    }
+
+    /// [`update_into`](Self::update_into) on the engine's device: write
+    /// `Phi(x_new)` into `buffer` (device or host memory, rows of m) after
+    /// its first `rows_used` rows, on `stream`, and return the new row
+    /// count. Only the new rows are written.
+    ///
+    /// Errors: as [`transform_on_device`](Self::transform_on_device).
+    pub fn update_on_device(
+        &self,
+        x_new: GpuMatrix<'_>,
+        buffer: GpuOutput<'_>,
+        rows_used: usize,
+        stream: usize,
+    ) -> Result<usize> {
+        self.device.as_ref().ok_or_else(no_device)?;
+        let map = self.built()?;
+        let on_device = self.device_map.as_ref().ok_or_else(no_device)?;
+        let m = map.landmark_count();
+        let rows = rows_used
+            .checked_add(x_new.shape().0)
+            .ok_or_else(|| Error::invalid("row count overflows"))?;
+        let capacity = match &buffer {
+            GpuOutput::Host(slice) => slice.len(),
+            GpuOutput::Device { len, .. } => *len,
+        };
+        fitted_output(rows, m, capacity, "buffer")?;
+        let skip = rows_used * m; // below rows * m, which fits
+        let tail = match buffer {
+            GpuOutput::Host(slice) => GpuOutput::Host(&mut slice[skip..]),
+            GpuOutput::Device { ptr, len } => GpuOutput::Device {
+                ptr: ptr + (skip * std::mem::size_of::<f32>()) as u64,
+                len: len - skip,
+            },
+        };
+        on_device.apply(x_new, tail, stream)?;
+        Ok(rows)
     }
 
     fn built(&self) -> Result<&FeatureMap<T>> {
@@ -132,8 +366,14 @@ impl<T: EmbedFloat> NystromEngine<T> {
     pub fn transform(&self, x: Matrix<'_, T>) -> Result<Vec<T>> {
         let map = self.built()?;
         let mut phi = vec![T::from_f64(0.0); output_len(x.rows(), map.landmark_count())?];
-        map.apply_into(x, self.options.threads, &mut phi)?;
+        self.apply_with(map, self.device_map.as_deref(), x, &mut phi)?;
         Ok(phi)
+    }
+
+    /// [`transform`](Self::transform) into the first n·m values of `out`.
+    pub fn transform_into(&self, x: Matrix<'_, T>, out: &mut [T]) -> Result<()> {
+        let map = self.built()?;
+        self.apply_with(map, self.device_map.as_deref(), x, out)
     }
 
     /// Append `Phi(x_new)` to `phi` (rows of m values). Amortised, the cost
@@ -151,7 +391,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
         let old = phi.len();
         let added = output_len(x_new.rows(), m)?;
         phi.resize(old + added, T::from_f64(0.0));
-        let result = map.apply_into(x_new, self.options.threads, &mut phi[old..]);
+        let result = self.apply_with(map, self.device_map.as_deref(), x_new, &mut phi[old..]);
         if result.is_err() {
             phi.truncate(old); // leave the caller's rows as they were
         }
@@ -172,9 +412,10 @@ impl<T: EmbedFloat> NystromEngine<T> {
             .checked_add(x_new.rows())
             .ok_or_else(|| Error::invalid("row count overflows"))?;
         let needed = fitted_output(rows, m, buffer.len(), "buffer")?;
-        map.apply_into(
+        self.apply_with(
+            map,
+            self.device_map.as_deref(),
             x_new,
-            self.options.threads,
             &mut buffer[rows_used * m..needed],
         )?;
         Ok(rows)
@@ -291,6 +532,8 @@ impl<T: EmbedFloat> NystromEngine<T> {
         Ok(NystromEngine {
             options,
             map: Some(map),
+            device: None,
+            device_map: None,
         })
     }
 }

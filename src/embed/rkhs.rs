@@ -50,6 +50,12 @@ pub trait EmbedFloat:
     const KERNEL_FLOOR: f64;
     /// See [`KERNEL_FLOOR`](Self::KERNEL_FLOOR).
     const NORMALISER_FLOOR: f64;
+    /// `values` as f32 when `Self` is f32 (the GPU path's type), else None.
+    fn as_f32(values: &[Self]) -> Option<&[f32]>;
+    /// [`as_f32`](Self::as_f32), mutable.
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]>;
+    /// `map` as an f32 map when `Self` is f32, else None.
+    fn f32_map(map: &FeatureMap<Self>) -> Option<&FeatureMap<f32>>;
 }
 
 impl EmbedFloat for f32 {
@@ -65,6 +71,15 @@ impl EmbedFloat for f32 {
     }
     const KERNEL_FLOOR: f64 = 1.0e-15;
     const NORMALISER_FLOOR: f64 = 1e-20;
+    fn as_f32(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
+    }
+    fn as_f32_mut(values: &mut [f32]) -> Option<&mut [f32]> {
+        Some(values)
+    }
+    fn f32_map(map: &FeatureMap<f32>) -> Option<&FeatureMap<f32>> {
+        Some(map)
+    }
 }
 
 impl EmbedFloat for f64 {
@@ -80,6 +95,15 @@ impl EmbedFloat for f64 {
     }
     const KERNEL_FLOOR: f64 = 1.0e-150;
     const NORMALISER_FLOOR: f64 = 1e-150;
+    fn as_f32(_: &[f64]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
+    }
+    fn f32_map(_: &FeatureMap<f64>) -> Option<&FeatureMap<f32>> {
+        None
+    }
 }
 
 /// A borrowed row-major matrix: `rows` rows of `cols` elements, row `i`
@@ -151,6 +175,11 @@ impl<'a, T> Matrix<'a, T> {
     /// The number of columns.
     pub fn cols(&self) -> usize {
         self.cols
+    }
+
+    /// Elements from one row to the next (the leading dimension).
+    pub fn row_stride(&self) -> usize {
+        self.row_stride
     }
 }
 
@@ -530,7 +559,12 @@ fn centre_row<T: EmbedFloat>(row: &[T], centre: &[f64], out: &mut Vec<f64>) {
 
 /// X has rows and `dim` columns, and `capacity` holds its n x m output;
 /// returns n·m.
-fn check_shapes<T>(x: Matrix<'_, T>, dim: usize, m: usize, capacity: usize) -> Result<usize> {
+pub(crate) fn check_shapes<T>(
+    x: Matrix<'_, T>,
+    dim: usize,
+    m: usize,
+    capacity: usize,
+) -> Result<usize> {
     if x.rows() == 0 {
         return Err(Error::invalid(format!(
             "empty input: n = 0, d = {}, m = {m} (all must be at least 1)",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::handle::{output_slice, release, report_needed, retain, share};
 use super::status::{ffi_call, HeliosStatus};
 use crate::error::{Error, Result};
-use crate::gpu::Device;
+use crate::gpu::{require_cuda, Device};
 
 /// A CUDA device. Opaque; shareable: any number of threads may use one
 /// handle at once.
@@ -21,7 +21,7 @@ pub struct HeliosDevice {
 ///
 /// # Safety
 /// `device` is NULL or a live device handle.
-unsafe fn entered(device: *const HeliosDevice) -> Result<Arc<HeliosDevice>> {
+pub(super) unsafe fn entered(device: *const HeliosDevice) -> Result<Arc<HeliosDevice>> {
     // SAFETY: per the contract.
     unsafe { retain(device) }.ok_or(Error::NullArgument("device"))
 }
@@ -196,15 +196,6 @@ pub unsafe extern "C" fn helios_device_free(device: *mut HeliosDevice) {
     unsafe { release(device) }
 }
 
-/// Why a build without the `cuda` feature has no GPU feature map.
-#[cfg(not(feature = "cuda"))]
-fn no_cuda() -> Error {
-    Error::Unsupported(
-        "helios was built without the `cuda` feature: rebuild with `cargo build --release --features cuda`"
-            .into(),
-    )
-}
-
 /// The RBF feature map of `helios_rkhs_embed_f32` on a CUDA device, f32,
 /// with every array in device memory of `device`'s context: `x` (n x d,
 /// leading dimension `ldx`), `landmarks` (m x d, `ldl`) and `out` (n x m
@@ -281,7 +272,7 @@ pub unsafe extern "C" fn helios_rkhs_embed_device_f32(
         {
             let _ = (device, x, n, d, ldx, landmarks, m, ldl, gamma, ridge, out);
             let _ = (out_capacity, stream);
-            Err(no_cuda())
+            require_cuda()
         }
     })
 }
@@ -345,7 +336,176 @@ pub unsafe extern "C" fn helios_rkhs_embed_host_staged_f32(
         {
             let _ = (device, x, n, d, ldx, landmarks, m, ldl, gamma, ridge, out);
             let _ = (out_capacity, stream);
-            Err(no_cuda())
+            require_cuda()
+        }
+    })
+}
+
+/// `bytes` bytes of device memory of `device`'s context into `*out_ptr`
+/// (cuMemAlloc: usable from any stream), for callers without a CUDA
+/// library of their own (the Python binding's device arrays). Free it with
+/// `helios_device_dealloc`.
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (0
+/// bytes), `HELIOS_ERR_OUT_OF_MEMORY` (more than the device's free memory),
+/// `HELIOS_ERR_DEVICE`, `HELIOS_ERR_UNSUPPORTED` (built without the `cuda`
+/// feature).
+///
+/// Thread safety: shareable (one object may be used from any number of
+/// threads at once).
+///
+/// # Safety
+/// `device` is NULL or live; `out_ptr` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_alloc(
+    device: *const HeliosDevice,
+    bytes: usize,
+    out_ptr: *mut *mut std::ffi::c_void,
+) -> HeliosStatus {
+    ffi_call(|| {
+        require_cuda()?;
+        // SAFETY: per the contract.
+        let device = unsafe { entered(device) }?;
+        if out_ptr.is_null() {
+            return Err(Error::NullArgument("out_ptr"));
+        }
+        #[cfg(feature = "cuda")]
+        {
+            let ptr = crate::gpu::memory::alloc(&device.device, bytes)?;
+            // SAFETY: checked non-NULL; writable per the contract.
+            unsafe { out_ptr.write(ptr as *mut std::ffi::c_void) };
+            Ok(())
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = (device, bytes);
+            require_cuda()
+        }
+    })
+}
+
+/// Free memory from `helios_device_alloc` once the work using it is done
+/// (cuMemFree waits for it); NULL is a no-op.
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT` (device), `HELIOS_ERR_INVALID_ARGUMENT`
+/// (not device memory), `HELIOS_ERR_DEVICE`, `HELIOS_ERR_UNSUPPORTED`.
+///
+/// Thread safety: shareable (one object may be used from any number of
+/// threads at once); the memory must not be used after this call.
+///
+/// # Safety
+/// `device` is NULL or live; `ptr` is NULL or came from
+/// `helios_device_alloc` on the same device and is not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_dealloc(
+    device: *const HeliosDevice,
+    ptr: *mut std::ffi::c_void,
+) -> HeliosStatus {
+    ffi_call(|| {
+        require_cuda()?;
+        // SAFETY: per the contract.
+        let device = unsafe { entered(device) }?;
+        if ptr.is_null() {
+            return Ok(());
+        }
+        #[cfg(feature = "cuda")]
+        {
+            // SAFETY: an allocation of this device not freed yet, per the
+            // contract.
+            unsafe { crate::gpu::memory::free(&device.device, ptr as u64) }
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = device;
+            require_cuda()
+        }
+    })
+}
+
+/// Copy `bytes` bytes from host memory `src` to device memory `dst` on
+/// `stream` (a `CUstream`; NULL for the default stream), after the work
+/// queued there before; returns once the copy is done. The copy must lie
+/// inside `dst`'s allocation (checked through the driver where it knows
+/// the allocation).
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_INVALID_ARGUMENT` (`dst`
+/// not device memory, or the copy running past its allocation),
+/// `HELIOS_ERR_DEVICE`, `HELIOS_ERR_UNSUPPORTED`.
+///
+/// Thread safety: shareable (one object may be used from any number of
+/// threads at once).
+///
+/// # Safety
+/// `device` is NULL or live; `src` is NULL or holds `bytes` readable bytes;
+/// `dst` is NULL or device memory of the device's context; `stream` is NULL
+/// or a live stream of that context.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_copy_to_device(
+    device: *const HeliosDevice,
+    src: *const std::ffi::c_void,
+    bytes: usize,
+    dst: *mut std::ffi::c_void,
+    stream: *mut std::ffi::c_void,
+) -> HeliosStatus {
+    ffi_call(|| {
+        require_cuda()?;
+        // SAFETY: per the contract.
+        let device = unsafe { entered(device) }?;
+        // SAFETY: per the contract.
+        let host = unsafe { super::handle::slice_in(src.cast::<u8>(), bytes, "src") }?;
+        if dst.is_null() {
+            return Err(Error::NullArgument("dst"));
+        }
+        #[cfg(feature = "cuda")]
+        {
+            crate::gpu::memory::copy_to_device(&device.device, host, dst as u64, stream as usize)
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = (device, host, stream);
+            require_cuda()
+        }
+    })
+}
+
+/// Copy `bytes` bytes from device memory `src` to host memory `dst` on
+/// `stream` (NULL for the default stream), after the work queued there
+/// before; returns once the copy is done.
+///
+/// Errors: as `helios_device_copy_to_device`, the other way.
+///
+/// Thread safety: shareable (one object may be used from any number of
+/// threads at once).
+///
+/// # Safety
+/// `device` is NULL or live; `src` is NULL or device memory of the device's
+/// context; `dst` is NULL or holds `bytes` writable bytes; `stream` is NULL
+/// or a live stream of that context.
+#[no_mangle]
+pub unsafe extern "C" fn helios_device_copy_to_host(
+    device: *const HeliosDevice,
+    src: *const std::ffi::c_void,
+    bytes: usize,
+    dst: *mut std::ffi::c_void,
+    stream: *mut std::ffi::c_void,
+) -> HeliosStatus {
+    ffi_call(|| {
+        require_cuda()?;
+        // SAFETY: per the contract.
+        let device = unsafe { entered(device) }?;
+        if src.is_null() {
+            return Err(Error::NullArgument("src"));
+        }
+        // SAFETY: per the contract.
+        let host = unsafe { output_slice(dst.cast::<u8>(), bytes, bytes, ("dst", &[])) }?;
+        #[cfg(feature = "cuda")]
+        {
+            crate::gpu::memory::copy_to_host(&device.device, src as u64, host, stream as usize)
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = (device, host, stream);
+            require_cuda()
         }
     })
 }

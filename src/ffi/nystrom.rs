@@ -5,6 +5,7 @@
 
 use std::ffi::c_char;
 
+use super::device::{entered, HeliosDevice};
 use super::embed::RawMatrix;
 use super::handle::{
     output_slice, path_arg, read_options, report_needed, slice_in, to_threads, SingleOwner,
@@ -16,6 +17,7 @@ use crate::embed::{
 };
 use crate::error::{Error, Result};
 use crate::exec::Threads;
+use crate::gpu::{require_cuda, GpuMatrix, GpuOutput};
 
 /// `HeliosNystromOptions.selection`: m distinct rows drawn uniformly (seeded).
 pub const HELIOS_LANDMARKS_UNIFORM: i32 = 0;
@@ -420,7 +422,7 @@ unsafe fn transform_c<T: Element>(
                 let needed = report_needed(x.rows.checked_mul(map.landmark_count()), out_needed)?;
                 let x = x.borrow("x")?;
                 let out = output_slice(out, capacity, needed, ("out", &[(x.data(), "x")]))?;
-                map.apply_into(x, engine.options().threads, out)
+                engine.transform_into(x, out)
             })
         }
     })
@@ -1005,6 +1007,237 @@ pub unsafe extern "C" fn helios_nystrom_from_bytes(
         let engine = engine_from_bytes(bytes, "the engine bytes")?;
         // SAFETY: checked non-NULL; writable per the contract.
         unsafe { hand_out(engine, out) };
+        Ok(())
+    })
+}
+
+/// Run the engine's later calls on `device` (NULL: on the CPU again). A
+/// built engine uploads its feature map to the device now (the landmarks,
+/// their norms and the m x m normaliser, f32), and a later build replaces
+/// it; the landmarks are still chosen, and the normaliser computed, on the
+/// CPU in double precision. On a device every `_f32` call runs there: host
+/// arrays are staged through the default stream, and the
+/// `helios_nystrom_*_device_f32` functions take device arrays and a stream.
+/// Results match the CPU engine's within 1e-5 of the output's largest
+/// magnitude (another GEMM, not the same bits) and repeat bit for bit on
+/// one device. The engine keeps its own reference to the device: the
+/// caller may free its handle. Files saved from an engine on a device load
+/// on the CPU.
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT` (engine), `HELIOS_ERR_BUSY`,
+/// `HELIOS_ERR_UNSUPPORTED` (an f64 engine: the GPU path is f32),
+/// `HELIOS_ERR_OUT_OF_MEMORY` (the map does not fit in the device's free
+/// memory), `HELIOS_ERR_DEVICE`. On error the engine is unchanged.
+///
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
+///
+/// # Safety
+/// `engine` and `device` are each NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn helios_nystrom_set_device(
+    engine: *mut HeliosNystromEngine,
+    device: *const HeliosDevice,
+) -> HeliosStatus {
+    ffi_call(|| {
+        let device = match device.is_null() {
+            true => None,
+            // SAFETY: per the contract.
+            false => Some(unsafe { entered(device) }?.device.clone()),
+        };
+        // SAFETY: per the contract.
+        unsafe {
+            with_engine(engine, |any| match any {
+                AnyEngine::F32(e) => e.set_device(device),
+                AnyEngine::F64(e) => e.set_device(device),
+            })
+        }
+    })
+}
+
+/// Whether the engine runs on a device: `*out_on_device` receives 1 or 0.
+///
+/// Errors: `HELIOS_ERR_NULL_ARGUMENT`, `HELIOS_ERR_BUSY`.
+///
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
+///
+/// # Safety
+/// `engine` is NULL or live; `out_on_device` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn helios_nystrom_on_device(
+    engine: *const HeliosNystromEngine,
+    out_on_device: *mut i32,
+) -> HeliosStatus {
+    ffi_call(|| {
+        // SAFETY: per the contract.
+        let on_device = unsafe {
+            with_engine(engine, |any| {
+                Ok(match any {
+                    AnyEngine::F32(e) => e.device().is_some(),
+                    AnyEngine::F64(e) => e.device().is_some(),
+                })
+            })
+        }?;
+        if out_on_device.is_null() {
+            return Err(Error::NullArgument("out_on_device"));
+        }
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe { out_on_device.write(i32::from(on_device)) };
+        Ok(())
+    })
+}
+
+/// A device matrix argument of the `_device_f32` entry points.
+fn device_rows(x: *const f32, rows: usize, cols: usize, ld: usize) -> GpuMatrix<'static> {
+    GpuMatrix::Device {
+        ptr: x as u64,
+        rows,
+        cols,
+        ld,
+    }
+}
+
+/// `helios_nystrom_build_f32` on the engine's device (`helios_nystrom_set_device`)
+/// with device arrays: `x` (n x d, leading dimension `ldx`) and `out` (n x m,
+/// `out_capacity` floats) in device memory of the device's context. The work
+/// runs on `stream` (a `CUstream`; NULL for the default stream), after the
+/// work queued there before, and the call returns once it is done. The
+/// chosen landmark rows are copied to the host (all of `x` with k-means++
+/// selection, which runs on the CPU). On error the engine is unchanged.
+///
+/// Errors: those of `helios_nystrom_build_f32` and
+/// `helios_rkhs_embed_device_f32` (NULL or host pointers, too small an
+/// output, out of device memory), `HELIOS_ERR_INVALID_STATE` (no device
+/// set), `HELIOS_ERR_UNSUPPORTED` (built without the `cuda` feature, or an
+/// f64 engine).
+///
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
+///
+/// # Safety
+/// `engine` is NULL or live; `x` and `out` are device memory holding the
+/// elements described (or NULL); `stream` is NULL or a live stream of the
+/// device's context that outlives the call.
+#[no_mangle]
+pub unsafe extern "C" fn helios_nystrom_build_device_f32(
+    engine: *mut HeliosNystromEngine,
+    x: *const f32,
+    n: usize,
+    d: usize,
+    ldx: usize,
+    out: *mut f32,
+    out_capacity: usize,
+    stream: *mut std::ffi::c_void,
+) -> HeliosStatus {
+    ffi_call(|| {
+        require_cuda()?;
+        // SAFETY: per the contract.
+        unsafe {
+            with_engine(engine, |any| {
+                let out = GpuOutput::Device {
+                    ptr: out as u64,
+                    len: out_capacity,
+                };
+                f32::engine(any)?.build_on_device(device_rows(x, n, d, ldx), out, stream as usize)
+            })
+        }
+    })
+}
+
+/// `helios_nystrom_transform_f32` on the engine's device with device
+/// arrays `x` (n x d, `ldx`) and `out` (n x m, `out_capacity` floats), on
+/// `stream` (NULL for the default stream); returns once the stream has
+/// finished the work.
+///
+/// Errors: as `helios_nystrom_build_device_f32`, plus
+/// `HELIOS_ERR_INVALID_STATE` (not built).
+///
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
+///
+/// # Safety
+/// As for `helios_nystrom_build_device_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn helios_nystrom_transform_device_f32(
+    engine: *mut HeliosNystromEngine,
+    x: *const f32,
+    n: usize,
+    d: usize,
+    ldx: usize,
+    out: *mut f32,
+    out_capacity: usize,
+    stream: *mut std::ffi::c_void,
+) -> HeliosStatus {
+    ffi_call(|| {
+        require_cuda()?;
+        // SAFETY: per the contract.
+        unsafe {
+            with_engine(engine, |any| {
+                let out = GpuOutput::Device {
+                    ptr: out as u64,
+                    len: out_capacity,
+                };
+                f32::engine(any)?.transform_on_device(
+                    device_rows(x, n, d, ldx),
+                    out,
+                    stream as usize,
+                )
+            })
+        }
+    })
+}
+
+/// `helios_nystrom_update_inplace_f32` on the engine's device: write
+/// `Phi(x_new)` (`x_new` n_new x d in device memory, `ldx`) into the device
+/// buffer `buffer` (`buffer_capacity` floats, rows of m) after its first
+/// `rows_used` rows, on `stream` (NULL for the default stream); only the
+/// new rows are written, and `*out_rows` (when not NULL) receives
+/// `rows_used + n_new`.
+///
+/// Errors: as `helios_nystrom_transform_device_f32` (the buffer too small:
+/// `HELIOS_ERR_BUFFER_TOO_SMALL` naming `buffer`).
+///
+/// Thread safety: single-owner (one thread at a time; a second thread gets
+/// HELIOS_ERR_BUSY).
+///
+/// # Safety
+/// As for `helios_nystrom_build_device_f32`; `out_rows` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn helios_nystrom_update_device_f32(
+    engine: *mut HeliosNystromEngine,
+    x_new: *const f32,
+    n_new: usize,
+    d: usize,
+    ldx: usize,
+    buffer: *mut f32,
+    buffer_capacity: usize,
+    rows_used: usize,
+    out_rows: *mut usize,
+    stream: *mut std::ffi::c_void,
+) -> HeliosStatus {
+    ffi_call(|| {
+        require_cuda()?;
+        // SAFETY: per the contract.
+        let rows = unsafe {
+            with_engine(engine, |any| {
+                let buffer = GpuOutput::Device {
+                    ptr: buffer as u64,
+                    len: buffer_capacity,
+                };
+                f32::engine(any)?.update_on_device(
+                    device_rows(x_new, n_new, d, ldx),
+                    buffer,
+                    rows_used,
+                    stream as usize,
+                )
+            })
+        }?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(out) = unsafe { out_rows.as_mut() } {
+            *out = rows;
+        }
         Ok(())
     })
 }

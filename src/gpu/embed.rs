@@ -25,6 +25,7 @@ use cudarc::driver::{
 use parking_lot::Mutex;
 
 use super::Device;
+pub use super::{GpuMatrix, GpuOutput};
 use crate::embed::{FeatureMap, Matrix};
 use crate::error::{Error, Result};
 
@@ -42,49 +43,6 @@ const MAX_SCRATCH_BYTES: usize = 1 << 30;
 /// the GEMM shapes and the bits are too).
 const BLOCK_ROWS: usize = 1 << 14;
 
-/// A matrix argument: on the host, or device memory (`ptr` a `CUdeviceptr`,
-/// row i at `ptr + i * ld * 4` bytes).
-#[derive(Debug, Clone, Copy)]
-pub enum GpuMatrix<'a> {
-    /// Host memory.
-    Host(Matrix<'a, f32>),
-    /// Device memory of the device's context.
-    Device {
-        /// The address of element (0, 0).
-        ptr: u64,
-        /// Rows.
-        rows: usize,
-        /// Columns.
-        cols: usize,
-        /// Elements from one row to the next (at least `cols`).
-        ld: usize,
-    },
-}
-
-impl GpuMatrix<'_> {
-    fn shape(&self) -> (usize, usize) {
-        match self {
-            GpuMatrix::Host(m) => (m.rows(), m.cols()),
-            GpuMatrix::Device { rows, cols, .. } => (*rows, *cols),
-        }
-    }
-}
-
-/// The output: host memory, or `len` floats of device memory at `ptr`
-/// (row-major n x m, dense).
-#[derive(Debug)]
-pub enum GpuOutput<'a> {
-    /// Host memory.
-    Host(&'a mut [f32]),
-    /// Device memory of the device's context.
-    Device {
-        /// The address of element (0, 0).
-        ptr: u64,
-        /// Floats available.
-        len: usize,
-    },
-}
-
 /// The compiled kernels of one device.
 struct Kernels {
     centre_rows: CudaFunction,
@@ -95,7 +53,7 @@ struct Kernels {
 static KERNELS: Mutex<Vec<Option<Arc<Kernels>>>> = Mutex::new(Vec::new());
 
 /// A driver error as a helios error: out of memory, or a device failure.
-fn driver_error(what: &str, error: DriverError) -> Error {
+pub(super) fn driver_error(what: &str, error: DriverError) -> Error {
     if error.0 == sys::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY {
         Error::OutOfMemory(format!("{what}: the device is out of memory"))
     } else {
@@ -247,7 +205,7 @@ fn sgemm(
 }
 
 /// The stream to run on: the caller's (`raw` a `CUstream`) or the default.
-fn stream_of(context: &Arc<CudaContext>, raw: usize) -> Arc<CudaStream> {
+pub(super) fn stream_of(context: &Arc<CudaContext>, raw: usize) -> Arc<CudaStream> {
     if raw == 0 {
         context.default_stream()
     } else {
@@ -260,9 +218,9 @@ fn stream_of(context: &Arc<CudaContext>, raw: usize) -> Arc<CudaStream> {
 
 /// Refuse a device pointer the driver does not know as device (or managed)
 /// memory: a host pointer passed by mistake, a freed or foreign allocation.
-fn check_device_pointer(ptr: u64, name: &str) -> Result<()> {
+pub(super) fn check_device_pointer(ptr: u64, name: &'static str) -> Result<()> {
     if ptr == 0 {
-        return Err(Error::NullArgument(leak_name(name)));
+        return Err(Error::NullArgument(name));
     }
     let mut memory_type: u32 = 0;
     // SAFETY: the attribute is a 4-byte enum written to `memory_type`; the
@@ -286,12 +244,441 @@ fn check_device_pointer(ptr: u64, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The static names the NULL errors carry.
-fn leak_name(name: &str) -> &'static str {
-    match name {
-        "x" => "x",
-        "landmarks" => "landmarks",
-        _ => "out",
+/// A feature map uploaded to a device, in f32: the landmarks' centre, the
+/// centred landmarks, their squared norms and the normaliser. Made once
+/// (by an engine, or by one call of [`rkhs_embed_f32`]) and applied to any
+/// number of row sets.
+pub(crate) struct DeviceMap {
+    device: Device,
+    m: usize,
+    d: usize,
+    neg_gamma: f32,
+    centre: CudaSlice<f32>,
+    centred: CudaSlice<f32>,
+    landmark_norms: CudaSlice<f32>,
+    normaliser: CudaSlice<f32>,
+}
+
+impl Drop for DeviceMap {
+    fn drop(&mut self) {
+        // The slices free themselves on their stream after this, which needs
+        // the device's context current on the dropping thread (any thread).
+        let _ = self.device.context.bind_to_thread();
+    }
+}
+
+/// The bytes of a map of `m` landmarks in `d` dimensions (u128: m x m alone
+/// can exceed 2^64 bytes for m near 2^32).
+fn map_bytes(m: usize, d: usize) -> u128 {
+    let (m, d) = (m as u128, d as u128);
+    (d + m * d + m + m * m) * 4
+}
+
+/// The sizes and gamma the GPU path takes.
+fn check_gpu_limits(n: usize, m: usize, d: usize, gamma: f64) -> Result<()> {
+    let limit = i32::MAX as usize;
+    if n > u32::MAX as usize || m > limit || d > limit {
+        return Err(Error::invalid(format!(
+            "n = {n}, m = {m}, d = {d}: the GPU path takes n below 2^32 and m, d below 2^31 (cuBLAS's int sizes)"
+        )));
+    }
+    if gamma.is_finite() && gamma > f64::from(f32::MAX) {
+        return Err(Error::invalid(format!(
+            "gamma = {gamma} does not fit in f32, which the GPU path computes in"
+        )));
+    }
+    Ok(())
+}
+
+/// The rows of X a call embeds: n x d, refused when empty, of another
+/// width than the map's, or beyond the GPU path's sizes.
+fn check_rows(x: &GpuMatrix<'_>, d: usize, m: usize) -> Result<usize> {
+    let (n, cols) = x.shape();
+    if n == 0 || cols == 0 {
+        return Err(Error::invalid(format!(
+            "empty input: n = {n}, d = {cols} (both must be at least 1)"
+        )));
+    }
+    if cols != d {
+        return Err(Error::invalid(format!(
+            "X has {cols} columns but the landmarks have {d}"
+        )));
+    }
+    check_gpu_limits(n, m, d, 0.0)?;
+    Ok(n)
+}
+
+/// Check the output's room for n x m values and every device pointer (with
+/// the device's context current on this thread).
+fn check_pointers(
+    device: &Device,
+    x: &GpuMatrix<'_>,
+    landmarks: Option<&GpuMatrix<'_>>,
+    out: &GpuOutput<'_>,
+    needed: usize,
+) -> Result<()> {
+    let out_len = match out {
+        GpuOutput::Host(slice) => slice.len(),
+        GpuOutput::Device { len, .. } => *len,
+    };
+    if out_len < needed {
+        return Err(Error::BufferTooSmall {
+            name: "out",
+            needed,
+            capacity: out_len,
+        });
+    }
+    device
+        .context
+        .bind_to_thread()
+        .map_err(|e| driver_error("making the device's context current", e))?;
+    for (matrix, name) in [(Some(x), "x"), (landmarks, "landmarks")] {
+        if let Some(GpuMatrix::Device { ptr, cols, ld, .. }) = matrix {
+            if ld < cols {
+                return Err(Error::invalid(format!(
+                    "`{name}`: leading dimension {ld} is below its {cols} columns"
+                )));
+            }
+            check_device_pointer(*ptr, name)?;
+        }
+    }
+    if let GpuOutput::Device { ptr, .. } = out {
+        check_device_pointer(*ptr, "out")?;
+    }
+    Ok(())
+}
+
+/// The device bytes one row of a block takes: its centred copy and norm,
+/// its kernel row, and the staging rows of host arguments.
+fn row_bytes(x: &GpuMatrix<'_>, out: &GpuOutput<'_>, m: usize, d: usize) -> usize {
+    let staged_x = if matches!(x, GpuMatrix::Host(_)) {
+        d
+    } else {
+        0
+    };
+    let staged_out = if matches!(out, GpuOutput::Host(_)) {
+        m
+    } else {
+        0
+    };
+    (d + 1 + m + staged_x + staged_out) * 4
+}
+
+/// Rows `rows` (all of them when None) of the device matrix `x` (n x d,
+/// leading dimension ld), copied to the host after `stream` has finished
+/// the work queued on it (the caller's kernels writing X, say).
+pub(crate) fn rows_to_host(
+    device: &Device,
+    x: GpuMatrix<'_>,
+    rows: Option<&[usize]>,
+    stream: usize,
+) -> Result<Vec<f32>> {
+    let GpuMatrix::Device {
+        ptr,
+        rows: n,
+        cols: d,
+        ld,
+    } = x
+    else {
+        return Err(Error::invalid("rows_to_host takes a device matrix"));
+    };
+    device
+        .context
+        .bind_to_thread()
+        .map_err(|e| driver_error("making the device's context current", e))?;
+    if ld < d {
+        return Err(Error::invalid(format!(
+            "`x`: leading dimension {ld} is below its {d} columns"
+        )));
+    }
+    check_device_pointer(ptr, "x")?;
+    // The synchronous copies below run on the legacy default stream, which
+    // does not wait for a non-blocking stream: let the caller's stream
+    // finish writing X first.
+    stream_of(&device.context, stream)
+        .synchronize()
+        .map_err(|e| driver_error("waiting for the stream", e))?;
+    let row_at = |i: usize| ptr + (i * ld * std::mem::size_of::<f32>()) as u64;
+    let copy = |out: &mut [f32], from: u64| {
+        // SAFETY: `from` is inside device memory (checked above) holding n
+        // rows of ld >= d floats per the caller's contract, and `out` spans
+        // whole rows of it; the copy is synchronous.
+        unsafe { cudarc::driver::result::memcpy_dtoh_sync(out, from) }
+            .map_err(|e| driver_error("copying rows to the host", e))
+    };
+    match rows {
+        None if ld == d => {
+            let mut dense = vec![0.0f32; n * d];
+            copy(&mut dense, ptr)?;
+            Ok(dense)
+        }
+        None => {
+            let mut dense = vec![0.0f32; n * d];
+            for (i, row) in dense.chunks_exact_mut(d).enumerate() {
+                copy(row, row_at(i))?;
+            }
+            Ok(dense)
+        }
+        Some(chosen) => {
+            let mut dense = vec![0.0f32; chosen.len() * d];
+            for (row, &i) in dense.chunks_exact_mut(d).zip(chosen) {
+                if i >= n {
+                    return Err(Error::invalid(format!("row {i} is beyond the {n} rows")));
+                }
+                copy(row, row_at(i))?;
+            }
+            Ok(dense)
+        }
+    }
+}
+
+impl DeviceMap {
+    /// Upload `map` to `device` on `stream` (a raw `CUstream`, 0 for the
+    /// default stream), synchronising when `wait` so that any stream may
+    /// read it afterwards.
+    ///
+    /// Errors: [`Error::OutOfMemory`] (it does not fit in the free memory;
+    /// nothing stays allocated), [`Error::InvalidArgument`] (sizes beyond
+    /// the GPU path's), [`Error::Device`].
+    pub(crate) fn upload(
+        device: &Device,
+        map: &FeatureMap<f32>,
+        stream: usize,
+        wait: bool,
+    ) -> Result<DeviceMap> {
+        let (m, d) = (map.landmark_count(), map.dim());
+        let (gamma, _) = map.parameters();
+        check_gpu_limits(0, m, d, gamma)?;
+        let context = &device.context;
+        context
+            .bind_to_thread()
+            .map_err(|e| driver_error("making the device's context current", e))?;
+        let (free, _) = context
+            .mem_get_info()
+            .map_err(|e| driver_error("querying the free memory", e))?;
+        if map_bytes(m, d) > free as u128 {
+            return Err(Error::OutOfMemory(format!(
+                "the feature map of m = {m} landmarks in d = {d} needs {} MB on the device but it has {} MB free",
+                map_bytes(m, d) >> 20,
+                free >> 20
+            )));
+        }
+        let stream = stream_of(context, stream);
+        let upload = |values: &[f32], what: &str| -> Result<CudaSlice<f32>> {
+            stream.clone_htod(values).map_err(|e| driver_error(what, e))
+        };
+        let to_f32 = |values: &[f64]| values.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+        let uploaded = DeviceMap {
+            device: device.clone(),
+            m,
+            d,
+            neg_gamma: -gamma as f32,
+            centre: upload(&to_f32(map.centre()), "uploading the centre")?,
+            centred: upload(&to_f32(map.centred_landmarks()), "uploading the landmarks")?,
+            landmark_norms: upload(
+                &to_f32(map.landmark_norms()),
+                "uploading the landmark norms",
+            )?,
+            normaliser: upload(map.normaliser(), "uploading the normaliser")?,
+        };
+        if wait {
+            stream
+                .synchronize()
+                .map_err(|e| driver_error("waiting for the upload", e))?;
+        }
+        Ok(uploaded)
+    }
+
+    /// The device the map lives on.
+    pub(crate) fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// `Phi(X)` into `out` (n x m row-major) on `stream` (a raw `CUstream`,
+    /// 0 for the default stream); returns once the stream has finished.
+    ///
+    /// Errors: as [`rkhs_embed_f32`], less those of the landmarks.
+    pub(crate) fn apply(&self, x: GpuMatrix<'_>, out: GpuOutput<'_>, stream: usize) -> Result<()> {
+        let n = check_rows(&x, self.d, self.m)?;
+        let needed = n
+            .checked_mul(self.m)
+            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        check_pointers(&self.device, &x, None, &out, needed)?;
+        let (free, _) = self
+            .device
+            .context
+            .mem_get_info()
+            .map_err(|e| driver_error("querying the free memory", e))?;
+        let per_row = row_bytes(&x, &out, self.m, self.d);
+        if per_row > free {
+            return Err(Error::OutOfMemory(format!(
+                "one row of the GPU feature map needs {per_row} bytes but the device has {free} free"
+            )));
+        }
+        if let GpuMatrix::Host(matrix) = x {
+            crate::embed::rkhs::check_finite(matrix, "X")?;
+        }
+        self.queue_blocks(x, out, stream)
+    }
+
+    /// The row blocks of `apply`, arguments checked, queued on the stream,
+    /// which is then waited for.
+    fn queue_blocks(&self, x: GpuMatrix<'_>, out: GpuOutput<'_>, stream: usize) -> Result<()> {
+        let (m, d) = (self.m, self.d);
+        let (n, _) = x.shape();
+        let device = &self.device;
+        let context = &device.context;
+        let (free, _) = context
+            .mem_get_info()
+            .map_err(|e| driver_error("querying the free memory", e))?;
+        // A fixed block size (cuBLAS may choose another algorithm for another
+        // shape, so the bits would change with the free memory otherwise),
+        // halved only while the blocks would take more than half the free
+        // memory.
+        let per_row_bytes = row_bytes(&x, &out, m, d);
+        let room = (free / 2).min(MAX_SCRATCH_BYTES);
+        let mut block_rows = BLOCK_ROWS.min(n);
+        while block_rows > 1 && block_rows * per_row_bytes > room {
+            block_rows /= 2;
+        }
+        let kernels = kernels(device)?;
+        let stream = stream_of(context, stream);
+        let alloc = |len: usize, what: &str| -> Result<CudaSlice<f32>> {
+            stream
+                .alloc_zeros::<f32>(len)
+                .map_err(|e| driver_error(what, e))
+        };
+        let mut xc = alloc(block_rows * d, "allocating the centred rows")?;
+        let mut x_norms = alloc(block_rows, "allocating the row norms")?;
+        let mut dots = alloc(block_rows * m, "allocating the kernel block")?;
+        let mut x_stage = match x {
+            GpuMatrix::Host(_) => Some(alloc(block_rows * d, "allocating the staged rows")?),
+            GpuMatrix::Device { .. } => None,
+        };
+        let mut out_stage = match out {
+            GpuOutput::Host(_) => Some(alloc(block_rows * m, "allocating the staged output")?),
+            GpuOutput::Device { .. } => None,
+        };
+        let blas = take_blas(device, &stream)?;
+        let mut out = out;
+        // The blocks, queued on the stream; the handle is kept whatever happens.
+        let mut queue = || -> Result<()> {
+            let mut start = 0;
+            while start < n {
+                let rows = block_rows.min(n - start);
+                // The block's rows of X, in device memory with their leading dimension.
+                let (x_ptr, ldx) = match (&x, &mut x_stage) {
+                    (GpuMatrix::Host(matrix), Some(stage)) => {
+                        let mut dense = Vec::with_capacity(rows * d);
+                        for i in start..start + rows {
+                            dense.extend_from_slice(matrix.row(i));
+                        }
+                        let mut view = stage.slice_mut(..rows * d);
+                        stream
+                            .memcpy_htod(&dense, &mut view)
+                            .map_err(|e| driver_error("copying X to the device", e))?;
+                        let (ptr, _sync) = stage.device_ptr(&stream);
+                        (ptr, d)
+                    }
+                    (GpuMatrix::Device { ptr, ld, .. }, _) => {
+                        (ptr + (start * ld * std::mem::size_of::<f32>()) as u64, *ld)
+                    }
+                    (GpuMatrix::Host(_), None) => unreachable!("host X always has a stage"),
+                };
+                // Centre the rows and take their norms: one warp per row.
+                {
+                    let threads = 256u32;
+                    let blocks = (rows as u64 * 32).div_ceil(u64::from(threads)) as u32;
+                    let config = LaunchConfig {
+                        grid_dim: (blocks, 1, 1),
+                        block_dim: (threads, 1, 1),
+                        shared_mem_bytes: 0,
+                    };
+                    let (ldx, rows32, d32) = (ldx as u64, rows as u32, d as u32);
+                    let mut launch = stream.launch_builder(&kernels.centre_rows);
+                    launch
+                        .arg(&x_ptr)
+                        .arg(&ldx)
+                        .arg(&self.centre)
+                        .arg(&mut xc)
+                        .arg(&mut x_norms)
+                        .arg(&rows32)
+                        .arg(&d32);
+                    // SAFETY: the arguments match the kernel's parameters in
+                    // order and type; every buffer holds the elements the
+                    // kernel reads or writes (rows x d, rows).
+                    unsafe { launch.launch(config) }
+                        .map_err(|e| driver_error("launching helios_centre_rows", e))?;
+                }
+                // dots (rows x m, row-major) = Xc Lcᵀ: in cuBLAS's column-major
+                // terms, dotsᵀ (m x rows) = Lcᵀᵀ · Xcᵀ.
+                {
+                    let (lc, _a) = self.centred.device_ptr(&stream);
+                    let (xcp, _b) = xc.device_ptr(&stream);
+                    let (dp, _c) = dots.device_ptr_mut(&stream);
+                    // The pointers hold m x d, rows x d and rows x m floats.
+                    sgemm(&blas, true, (m, rows, d), (lc, d), (xcp, d), dp)
+                        .map_err(|e| blas_error("X Lᵀ", e))?;
+                }
+                // Distances, clamp and exp, in place.
+                {
+                    let threads = 256u32;
+                    let blocks = ((rows * m) as u64)
+                        .div_ceil(u64::from(threads))
+                        .min(65_535 * 8) as u32;
+                    let config = LaunchConfig {
+                        grid_dim: (blocks, 1, 1),
+                        block_dim: (threads, 1, 1),
+                        shared_mem_bytes: 0,
+                    };
+                    let (rows32, m32, min_arg) = (rows as u32, m as u32, MIN_ARG);
+                    let mut launch = stream.launch_builder(&kernels.rbf_from_dots);
+                    launch
+                        .arg(&mut dots)
+                        .arg(&x_norms)
+                        .arg(&self.landmark_norms)
+                        .arg(&rows32)
+                        .arg(&m32)
+                        .arg(&self.neg_gamma)
+                        .arg(&min_arg);
+                    // SAFETY: as above; dots holds rows x m floats.
+                    unsafe { launch.launch(config) }
+                        .map_err(|e| driver_error("launching helios_rbf_from_dots", e))?;
+                }
+                // out block (rows x m) = K · M, M symmetric: column-major outᵀ = M · Kᵀ.
+                {
+                    let target: u64 = match (&mut out, &mut out_stage) {
+                        (GpuOutput::Device { ptr, .. }, _) => {
+                            *ptr + (start * m * std::mem::size_of::<f32>()) as u64
+                        }
+                        (GpuOutput::Host(_), Some(stage)) => stage.device_ptr_mut(&stream).0,
+                        (GpuOutput::Host(_), None) => {
+                            unreachable!("host output always has a stage")
+                        }
+                    };
+                    let (mp, _a) = self.normaliser.device_ptr(&stream);
+                    let (kp, _b) = dots.device_ptr(&stream);
+                    // M is m x m, the kernel block and the target rows x m
+                    // floats (the target checked against the output's length).
+                    sgemm(&blas, false, (m, rows, m), (mp, m), (kp, m), target)
+                        .map_err(|e| blas_error("K M", e))?;
+                }
+                if let (GpuOutput::Host(host), Some(stage)) = (&mut out, &out_stage) {
+                    let view = stage.slice(..rows * m);
+                    stream
+                        .memcpy_dtoh(&view, &mut host[start * m..(start + rows) * m])
+                        .map_err(|e| driver_error("copying the output to the host", e))?;
+                }
+                start += rows;
+            }
+            Ok(())
+        };
+        let queued = queue();
+        keep_blas(device, blas);
+        queued?;
+        stream
+            .synchronize()
+            .map_err(|e| driver_error("waiting for the stream", e))
     }
 }
 
@@ -301,10 +688,11 @@ fn leak_name(name: &str) -> &'static str {
 ///
 /// Errors: [`Error::InvalidArgument`] (shapes, a pointer that is not
 /// device memory, gamma or ridge out of range), [`Error::Numeric`] (NaN or
-/// infinite values in the landmarks or host rows of X), [`Error::NullArgument`] (a NULL device pointer),
-/// [`Error::BufferTooSmall`], [`Error::OutOfMemory`] (the fixed buffers do
-/// not fit in the free device memory), [`Error::Device`] (the driver, NVRTC
-/// or cuBLAS failed), [`Error::Numeric`] (the normaliser).
+/// infinite values in the landmarks or host rows of X, the normaliser),
+/// [`Error::NullArgument`] (a NULL device pointer),
+/// [`Error::BufferTooSmall`], [`Error::OutOfMemory`] (the buffers do not
+/// fit in the free device memory; nothing stays allocated),
+/// [`Error::Device`] (the driver, NVRTC or cuBLAS failed).
 pub fn rkhs_embed_f32(
     device: &Device,
     x: GpuMatrix<'_>,
@@ -326,88 +714,26 @@ pub fn rkhs_embed_f32(
             "X has {d} columns but the landmarks have {landmark_dim}"
         )));
     }
-    let limit = i32::MAX as usize;
-    if n > u32::MAX as usize || m > limit || d > limit {
-        return Err(Error::invalid(format!(
-            "n = {n}, m = {m}, d = {d}: the GPU path takes n below 2^32 and m, d below 2^31 (cuBLAS's int sizes)"
-        )));
-    }
-    if gamma.is_finite() && gamma > f64::from(f32::MAX) {
-        return Err(Error::invalid(format!(
-            "gamma = {gamma} does not fit in f32, which the GPU path computes in"
-        )));
-    }
+    check_gpu_limits(n, m, d, gamma)?;
     let needed = n
         .checked_mul(m)
         .ok_or_else(|| Error::invalid("n x m overflows"))?;
-    let out_len = match &out {
-        GpuOutput::Host(slice) => slice.len(),
-        GpuOutput::Device { len, .. } => *len,
-    };
-    if out_len < needed {
-        return Err(Error::BufferTooSmall {
-            name: "out",
-            needed,
-            capacity: out_len,
-        });
-    }
-    let context = &device.context;
-    context
-        .bind_to_thread()
-        .map_err(|e| driver_error("making the device's context current", e))?;
-    for (matrix, name) in [(&x, "x"), (&landmarks, "landmarks")] {
-        if let GpuMatrix::Device { ptr, cols, ld, .. } = matrix {
-            if ld < cols {
-                return Err(Error::invalid(format!(
-                    "`{name}`: leading dimension {ld} is below its {cols} columns"
-                )));
-            }
-            check_device_pointer(*ptr, name)?;
-        }
-    }
-    if let GpuOutput::Device { ptr, .. } = &out {
-        check_device_pointer(*ptr, "out")?;
-    }
-    let stream = stream_of(context, stream);
+    check_pointers(device, &x, Some(&landmarks), &out, needed)?;
 
-    // Memory first, before the CPU spends time on the normaliser: the fixed
-    // buffers (the centre, the centred landmarks, their norms, the
-    // normaliser) and at least one row.
-    let (free, _) = context
+    // Memory first, before the CPU spends time on the normaliser: the map's
+    // buffers and at least one row.
+    let (free, _) = device
+        .context
         .mem_get_info()
         .map_err(|e| driver_error("querying the free memory", e))?;
-    // In u128: m x m alone can exceed 2^64 bytes for m near 2^32.
-    let (m128, d128) = (m as u128, d as u128);
-    let fixed = (d128 + m128 * d128 + m128 + m128 * m128) * 4;
-    let staged_x = if matches!(x, GpuMatrix::Host(_)) {
-        d
-    } else {
-        0
-    };
-    let staged_out = if matches!(out, GpuOutput::Host(_)) {
-        m
-    } else {
-        0
-    };
-    let per_row_bytes = (d + 1 + m + staged_x + staged_out) * 4;
-    if fixed + per_row_bytes as u128 > free as u128 {
+    let least = map_bytes(m, d) + row_bytes(&x, &out, m, d) as u128;
+    if least > free as u128 {
         return Err(Error::OutOfMemory(format!(
             "the GPU feature map needs at least {} MB for m = {m}, d = {d} but the device has {} MB free",
-            (fixed + per_row_bytes as u128) >> 20,
+            least >> 20,
             free >> 20
         )));
     }
-    let fixed_bytes = fixed as usize; // below `free` (checked)
-                                      // A fixed block size (cuBLAS may choose another algorithm for another
-                                      // shape, so the bits would change with the free memory otherwise),
-                                      // halved only while the blocks would take more than half the memory
-                                      // left beside the fixed buffers.
-    let room = ((free - fixed_bytes) / 2).min(MAX_SCRATCH_BYTES);
-    let mut block_rows = BLOCK_ROWS.min(n);
-    while block_rows > 1 && block_rows * per_row_bytes > room {
-        block_rows /= 2;
-    }
-
     // Host rows are checked as on the CPU path (device rows are not read
     // back: NaN there gives NaN rows).
     if let GpuMatrix::Host(matrix) = x {
@@ -416,179 +742,11 @@ pub fn rkhs_embed_f32(
     // The normaliser on the CPU, in f64 (as the CPU path).
     let host_landmarks: Vec<f32> = match landmarks {
         GpuMatrix::Host(matrix) => (0..m).flat_map(|i| matrix.row(i).to_vec()).collect(),
-        GpuMatrix::Device { ptr, ld, .. } => {
-            // The synchronous copies below run on the legacy default stream,
-            // which does not wait for a non-blocking stream: let the
-            // caller's stream finish writing the landmarks first.
-            stream
-                .synchronize()
-                .map_err(|e| driver_error("waiting for the stream", e))?;
-            let mut dense = vec![0.0f32; m * d];
-            // One copy for dense landmarks, one per row otherwise.
-            let run = if ld == d { m * d } else { d };
-            for (i, row) in dense.chunks_exact_mut(run).enumerate() {
-                // SAFETY: `ptr` is device memory (checked) holding m rows of
-                // ld >= d floats per the contract; the copy is synchronous.
-                unsafe {
-                    cudarc::driver::result::memcpy_dtoh_sync(
-                        row,
-                        ptr + (i * (run / d) * ld * std::mem::size_of::<f32>()) as u64,
-                    )
-                }
-                .map_err(|e| driver_error("copying the landmarks to the host", e))?;
-            }
-            dense
-        }
+        GpuMatrix::Device { .. } => rows_to_host(device, landmarks, None, stream)?,
     };
     let map = FeatureMap::<f32>::new(Matrix::new(&host_landmarks, m, d)?, gamma, ridge)?;
-    let kernels = kernels(device)?;
-
-    let upload = |values: &[f32], what: &str| -> Result<CudaSlice<f32>> {
-        stream.clone_htod(values).map_err(|e| driver_error(what, e))
-    };
-    let to_f32 = |values: &[f64]| values.iter().map(|&v| v as f32).collect::<Vec<f32>>();
-    let centre = upload(&to_f32(map.centre()), "uploading the centre")?;
-    let centred = upload(&to_f32(map.centred_landmarks()), "uploading the landmarks")?;
-    let landmark_norms = upload(
-        &to_f32(map.landmark_norms()),
-        "uploading the landmark norms",
-    )?;
-    let normaliser = upload(map.normaliser(), "uploading the normaliser")?;
-    let alloc = |len: usize, what: &str| -> Result<CudaSlice<f32>> {
-        stream
-            .alloc_zeros::<f32>(len)
-            .map_err(|e| driver_error(what, e))
-    };
-    let mut xc = alloc(block_rows * d, "allocating the centred rows")?;
-    let mut x_norms = alloc(block_rows, "allocating the row norms")?;
-    let mut dots = alloc(block_rows * m, "allocating the kernel block")?;
-    let mut x_stage = match x {
-        GpuMatrix::Host(_) => Some(alloc(block_rows * d, "allocating the staged rows")?),
-        GpuMatrix::Device { .. } => None,
-    };
-    let mut out_stage = match out {
-        GpuOutput::Host(_) => Some(alloc(block_rows * m, "allocating the staged output")?),
-        GpuOutput::Device { .. } => None,
-    };
-    let blas = take_blas(device, &stream)?;
-    let mut out = out;
-    // The blocks, queued on the stream; the handle is kept whatever happens.
-    let mut queue = || -> Result<()> {
-        let mut start = 0;
-        while start < n {
-            let rows = block_rows.min(n - start);
-            // The block's rows of X, in device memory with their leading dimension.
-            let (x_ptr, ldx) = match (&x, &mut x_stage) {
-                (GpuMatrix::Host(matrix), Some(stage)) => {
-                    let mut dense = Vec::with_capacity(rows * d);
-                    for i in start..start + rows {
-                        dense.extend_from_slice(matrix.row(i));
-                    }
-                    let mut view = stage.slice_mut(..rows * d);
-                    stream
-                        .memcpy_htod(&dense, &mut view)
-                        .map_err(|e| driver_error("copying X to the device", e))?;
-                    let (ptr, _sync) = stage.device_ptr(&stream);
-                    (ptr, d)
-                }
-                (GpuMatrix::Device { ptr, ld, .. }, _) => {
-                    (ptr + (start * ld * std::mem::size_of::<f32>()) as u64, *ld)
-                }
-                (GpuMatrix::Host(_), None) => unreachable!("host X always has a stage"),
-            };
-            // Centre the rows and take their norms: one warp per row.
-            {
-                let threads = 256u32;
-                let blocks = (rows as u64 * 32).div_ceil(u64::from(threads)) as u32;
-                let config = LaunchConfig {
-                    grid_dim: (blocks, 1, 1),
-                    block_dim: (threads, 1, 1),
-                    shared_mem_bytes: 0,
-                };
-                let (ldx, rows32, d32) = (ldx as u64, rows as u32, d as u32);
-                let mut launch = stream.launch_builder(&kernels.centre_rows);
-                launch
-                    .arg(&x_ptr)
-                    .arg(&ldx)
-                    .arg(&centre)
-                    .arg(&mut xc)
-                    .arg(&mut x_norms)
-                    .arg(&rows32)
-                    .arg(&d32);
-                // SAFETY: the arguments match the kernel's parameters in order
-                // and type; every buffer holds the elements the kernel reads or
-                // writes (rows x d, rows).
-                unsafe { launch.launch(config) }
-                    .map_err(|e| driver_error("launching helios_centre_rows", e))?;
-            }
-            // dots (rows x m, row-major) = Xc Lcᵀ: in cuBLAS's column-major
-            // terms, dotsᵀ (m x rows) = Lcᵀᵀ · Xcᵀ.
-            {
-                let (lc, _a) = centred.device_ptr(&stream);
-                let (xcp, _b) = xc.device_ptr(&stream);
-                let (dp, _c) = dots.device_ptr_mut(&stream);
-                // The pointers hold m x d, rows x d and rows x m floats.
-                sgemm(&blas, true, (m, rows, d), (lc, d), (xcp, d), dp)
-                    .map_err(|e| blas_error("X Lᵀ", e))?;
-            }
-            // Distances, clamp and exp, in place.
-            {
-                let threads = 256u32;
-                let blocks = ((rows * m) as u64)
-                    .div_ceil(u64::from(threads))
-                    .min(65_535 * 8) as u32;
-                let config = LaunchConfig {
-                    grid_dim: (blocks, 1, 1),
-                    block_dim: (threads, 1, 1),
-                    shared_mem_bytes: 0,
-                };
-                let (rows32, m32, neg_gamma, min_arg) =
-                    (rows as u32, m as u32, -gamma as f32, MIN_ARG);
-                let mut launch = stream.launch_builder(&kernels.rbf_from_dots);
-                launch
-                    .arg(&mut dots)
-                    .arg(&x_norms)
-                    .arg(&landmark_norms)
-                    .arg(&rows32)
-                    .arg(&m32)
-                    .arg(&neg_gamma)
-                    .arg(&min_arg);
-                // SAFETY: as above; dots holds rows x m floats.
-                unsafe { launch.launch(config) }
-                    .map_err(|e| driver_error("launching helios_rbf_from_dots", e))?;
-            }
-            // out block (rows x m) = K · M, M symmetric: column-major outᵀ = M · Kᵀ.
-            {
-                let target: u64 = match (&mut out, &mut out_stage) {
-                    (GpuOutput::Device { ptr, .. }, _) => {
-                        *ptr + (start * m * std::mem::size_of::<f32>()) as u64
-                    }
-                    (GpuOutput::Host(_), Some(stage)) => stage.device_ptr_mut(&stream).0,
-                    (GpuOutput::Host(_), None) => unreachable!("host output always has a stage"),
-                };
-                let (mp, _a) = normaliser.device_ptr(&stream);
-                let (kp, _b) = dots.device_ptr(&stream);
-                // M is m x m, the kernel block and the target rows x m floats
-                // (the target checked against the output's length).
-                sgemm(&blas, false, (m, rows, m), (mp, m), (kp, m), target)
-                    .map_err(|e| blas_error("K M", e))?;
-            }
-            if let (GpuOutput::Host(host), Some(stage)) = (&mut out, &out_stage) {
-                let view = stage.slice(..rows * m);
-                stream
-                    .memcpy_dtoh(&view, &mut host[start * m..(start + rows) * m])
-                    .map_err(|e| driver_error("copying the output to the host", e))?;
-            }
-            start += rows;
-        }
-        Ok(())
-    };
-    let queued = queue();
-    keep_blas(device, blas);
-    queued?;
-    stream
-        .synchronize()
-        .map_err(|e| driver_error("waiting for the stream", e))
+    // On the caller's stream, which the blocks then follow: no wait needed.
+    DeviceMap::upload(device, &map, stream, false)?.queue_blocks(x, out, stream)
 }
 
 #[cfg(test)]

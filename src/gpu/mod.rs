@@ -12,18 +12,29 @@
 //! threads at once). One CUDA context per device (the driver's primary
 //! context) serves every `Device` opened on it.
 
-#[cfg_attr(feature = "cuda", allow(unused_imports))] // the docs link to it
+use crate::embed::Matrix;
 use crate::error::{Error, Result};
 
 #[cfg(feature = "cuda")]
 mod driver;
 #[cfg(feature = "cuda")]
 pub mod embed;
+#[cfg(feature = "cuda")]
+pub(crate) mod memory;
 
 /// Why a build without the `cuda` feature cannot use a GPU.
-#[cfg(not(feature = "cuda"))]
 const NO_FEATURE: &str =
     "helios was built without the `cuda` feature: rebuild with `cargo build --release --features cuda`";
+
+/// `Ok` in a build with the `cuda` feature, else [`Error::Unsupported`]
+/// saying how to get it.
+pub(crate) fn require_cuda() -> Result<()> {
+    if cfg!(feature = "cuda") {
+        Ok(())
+    } else {
+        Err(Error::Unsupported(NO_FEATURE.into()))
+    }
+}
 
 /// A CUDA device: its name, memory and compute capability, and the context
 /// the GPU functions run in (shareable; cloning shares the context).
@@ -121,6 +132,143 @@ impl Device {
     /// The compute capability (major, minor), for example (9, 0) for Hopper.
     pub fn compute_capability(&self) -> (u32, u32) {
         self.compute_capability
+    }
+}
+
+/// A matrix argument: on the host, or device memory (`ptr` a `CUdeviceptr`,
+/// row i at `ptr + i * ld * 4` bytes).
+#[derive(Debug, Clone, Copy)]
+pub enum GpuMatrix<'a> {
+    /// Host memory.
+    Host(Matrix<'a, f32>),
+    /// Device memory of the device's context.
+    Device {
+        /// The address of element (0, 0).
+        ptr: u64,
+        /// Rows.
+        rows: usize,
+        /// Columns.
+        cols: usize,
+        /// Elements from one row to the next (at least `cols`).
+        ld: usize,
+    },
+}
+
+impl GpuMatrix<'_> {
+    /// (rows, columns).
+    pub fn shape(&self) -> (usize, usize) {
+        match self {
+            GpuMatrix::Host(m) => (m.rows(), m.cols()),
+            GpuMatrix::Device { rows, cols, .. } => (*rows, *cols),
+        }
+    }
+}
+
+/// The output: host memory, or `len` floats of device memory at `ptr`
+/// (row-major n x m, dense).
+#[derive(Debug)]
+pub enum GpuOutput<'a> {
+    /// Host memory.
+    Host(&'a mut [f32]),
+    /// Device memory of the device's context.
+    Device {
+        /// The address of element (0, 0).
+        ptr: u64,
+        /// Floats available.
+        len: usize,
+    },
+}
+
+/// A feature map uploaded to a device ([`crate::NystromEngine`] keeps
+/// one): the landmarks, their centre and norms and the normaliser live in
+/// device memory, in f32, and every call reuses them.
+pub struct DeviceFeatureMap {
+    #[cfg(feature = "cuda")]
+    inner: embed::DeviceMap,
+    #[cfg(not(feature = "cuda"))]
+    never: std::convert::Infallible,
+}
+
+impl std::fmt::Debug for DeviceFeatureMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceFeatureMap")
+            .field("device", self.device())
+            .finish()
+    }
+}
+
+impl DeviceFeatureMap {
+    /// Upload `map` to `device` (on the default stream, waited for, so that
+    /// any stream may use it).
+    ///
+    /// Errors: [`Error::OutOfMemory`], [`Error::InvalidArgument`] (sizes
+    /// beyond the GPU path's), [`Error::Device`], [`Error::Unsupported`]
+    /// (built without `cuda`).
+    pub fn upload(device: &Device, map: &crate::embed::FeatureMap<f32>) -> Result<Self> {
+        #[cfg(feature = "cuda")]
+        {
+            Ok(DeviceFeatureMap {
+                inner: embed::DeviceMap::upload(device, map, 0, true)?,
+            })
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = (device, map);
+            Err(Error::Unsupported(NO_FEATURE.into()))
+        }
+    }
+
+    /// The device the map lives on.
+    pub fn device(&self) -> &Device {
+        #[cfg(feature = "cuda")]
+        {
+            self.inner.device()
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            match self.never {}
+        }
+    }
+
+    /// `Phi(X)` into `out` (n x m row-major) on `stream` (a raw `CUstream`,
+    /// 0 for the default stream); returns once the stream has finished it.
+    ///
+    /// Errors: as [`embed::rkhs_embed_f32`] (feature `cuda`), less those of
+    /// the landmarks.
+    pub fn apply(&self, x: GpuMatrix<'_>, out: GpuOutput<'_>, stream: usize) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        {
+            self.inner.apply(x, out, stream)
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = (x, out, stream);
+            match self.never {}
+        }
+    }
+}
+
+/// Rows `rows` of the device matrix `x` (all of them when None), copied to
+/// the host once `stream` (a raw `CUstream`, 0 for the default stream) has
+/// finished the work queued on it.
+///
+/// Errors: [`Error::InvalidArgument`] (not a device matrix, a row beyond
+/// it, a pointer the driver does not know), [`Error::NullArgument`],
+/// [`Error::Device`], [`Error::Unsupported`] (built without `cuda`).
+pub fn rows_to_host(
+    device: &Device,
+    x: GpuMatrix<'_>,
+    rows: Option<&[usize]>,
+    stream: usize,
+) -> Result<Vec<f32>> {
+    #[cfg(feature = "cuda")]
+    {
+        embed::rows_to_host(device, x, rows, stream)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = (device, x, rows, stream);
+        Err(Error::Unsupported(NO_FEATURE.into()))
     }
 }
 
