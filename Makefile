@@ -74,6 +74,7 @@ test-rust:
 	$(CARGO) test
 	$(CARGO) test --features cuda --lib gpu:: -- --nocapture
 	$(CARGO) test --features cuda --test gpu -- --nocapture
+	$(CARGO) test --features cuda --test nystrom device_calls
 
 $(BUILD)/tests/%_shared: tests/c/%.c tests/c/check.h tests/c/data.h include/helios.h lib
 	@mkdir -p $(@D)

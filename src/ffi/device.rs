@@ -9,7 +9,9 @@ use std::sync::Arc;
 use super::handle::{output_slice, release, report_needed, retain, share};
 use super::status::{ffi_call, HeliosStatus};
 use crate::error::{Error, Result};
-use crate::gpu::{require_cuda, Device};
+#[cfg(not(feature = "cuda"))]
+use crate::gpu::require_cuda;
+use crate::gpu::Device;
 
 /// A CUDA device. Opaque; shareable: any number of threads may use one
 /// handle at once.
@@ -363,7 +365,6 @@ pub unsafe extern "C" fn helios_device_alloc(
     out_ptr: *mut *mut std::ffi::c_void,
 ) -> HeliosStatus {
     ffi_call(|| {
-        require_cuda()?;
         // SAFETY: per the contract.
         let device = unsafe { entered(device) }?;
         if out_ptr.is_null() {
@@ -402,7 +403,6 @@ pub unsafe extern "C" fn helios_device_dealloc(
     ptr: *mut std::ffi::c_void,
 ) -> HeliosStatus {
     ffi_call(|| {
-        require_cuda()?;
         // SAFETY: per the contract.
         let device = unsafe { entered(device) }?;
         if ptr.is_null() {
@@ -448,7 +448,6 @@ pub unsafe extern "C" fn helios_device_copy_to_device(
     stream: *mut std::ffi::c_void,
 ) -> HeliosStatus {
     ffi_call(|| {
-        require_cuda()?;
         // SAFETY: per the contract.
         let device = unsafe { entered(device) }?;
         // SAFETY: per the contract.
@@ -490,7 +489,6 @@ pub unsafe extern "C" fn helios_device_copy_to_host(
     stream: *mut std::ffi::c_void,
 ) -> HeliosStatus {
     ffi_call(|| {
-        require_cuda()?;
         // SAFETY: per the contract.
         let device = unsafe { entered(device) }?;
         if src.is_null() {

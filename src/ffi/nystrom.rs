@@ -17,7 +17,7 @@ use crate::embed::{
 };
 use crate::error::{Error, Result};
 use crate::exec::Threads;
-use crate::gpu::{require_cuda, GpuMatrix, GpuOutput};
+use crate::gpu::{GpuMatrix, GpuOutput};
 
 /// `HeliosNystromOptions.selection`: m distinct rows drawn uniformly (seeded).
 pub const HELIOS_LANDMARKS_UNIFORM: i32 = 0;
@@ -1131,7 +1131,6 @@ pub unsafe extern "C" fn helios_nystrom_build_device_f32(
     stream: *mut std::ffi::c_void,
 ) -> HeliosStatus {
     ffi_call(|| {
-        require_cuda()?;
         // SAFETY: per the contract.
         unsafe {
             with_engine(engine, |any| {
@@ -1170,7 +1169,6 @@ pub unsafe extern "C" fn helios_nystrom_transform_device_f32(
     stream: *mut std::ffi::c_void,
 ) -> HeliosStatus {
     ffi_call(|| {
-        require_cuda()?;
         // SAFETY: per the contract.
         unsafe {
             with_engine(engine, |any| {
@@ -1218,7 +1216,6 @@ pub unsafe extern "C" fn helios_nystrom_update_device_f32(
     stream: *mut std::ffi::c_void,
 ) -> HeliosStatus {
     ffi_call(|| {
-        require_cuda()?;
         // SAFETY: per the contract.
         let rows = unsafe {
             with_engine(engine, |any| {

@@ -218,7 +218,7 @@ pub(super) fn stream_of(context: &Arc<CudaContext>, raw: usize) -> Arc<CudaStrea
 
 /// Refuse a device pointer the driver does not know as device (or managed)
 /// memory: a host pointer passed by mistake, a freed or foreign allocation.
-pub(super) fn check_device_pointer(ptr: u64, name: &'static str) -> Result<()> {
+pub(super) fn check_device_pointer(device: &Device, ptr: u64, name: &'static str) -> Result<()> {
     if ptr == 0 {
         return Err(Error::NullArgument(name));
     }
@@ -232,6 +232,7 @@ pub(super) fn check_device_pointer(ptr: u64, name: &'static str) -> Result<()> {
             ptr,
         )
     };
+    let device_ordinal = device.ordinal;
     let device = sys::CUmemorytype::CU_MEMORYTYPE_DEVICE as u32;
     let unified = sys::CUmemorytype::CU_MEMORYTYPE_UNIFIED as u32;
     if status != sys::cudaError_enum::CUDA_SUCCESS
@@ -240,6 +241,27 @@ pub(super) fn check_device_pointer(ptr: u64, name: &'static str) -> Result<()> {
         return Err(Error::invalid(format!(
             "`{name}` (0x{ptr:x}) is not CUDA device memory (a host pointer passed as a device pointer?)"
         )));
+    }
+    // Managed memory is reachable from every device; device memory only
+    // from its own (without peer access, which helios does not set up).
+    if memory_type == device {
+        let mut ordinal: i32 = -1;
+        // SAFETY: the attribute is a 4-byte int written to `ordinal`; the
+        // driver only looks `ptr` up.
+        let status = unsafe {
+            sys::cuPointerGetAttribute(
+                (&mut ordinal as *mut i32).cast(),
+                sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                ptr,
+            )
+        };
+        if status == sys::cudaError_enum::CUDA_SUCCESS
+            && usize::try_from(ordinal).is_ok_and(|o| o != device_ordinal)
+        {
+            return Err(Error::invalid(format!(
+                "`{name}` (0x{ptr:x}) is memory of CUDA device {ordinal}, not of device {device_ordinal} the call runs on"
+            )));
+        }
     }
     Ok(())
 }
@@ -339,11 +361,11 @@ fn check_pointers(
                     "`{name}`: leading dimension {ld} is below its {cols} columns"
                 )));
             }
-            check_device_pointer(*ptr, name)?;
+            check_device_pointer(device, *ptr, name)?;
         }
     }
     if let GpuOutput::Device { ptr, .. } = out {
-        check_device_pointer(*ptr, "out")?;
+        check_device_pointer(device, *ptr, "out")?;
     }
     Ok(())
 }
@@ -391,7 +413,7 @@ pub(crate) fn rows_to_host(
             "`x`: leading dimension {ld} is below its {d} columns"
         )));
     }
-    check_device_pointer(ptr, "x")?;
+    check_device_pointer(device, ptr, "x")?;
     // The synchronous copies below run on the legacy default stream, which
     // does not wait for a non-blocking stream: let the caller's stream
     // finish writing X first.

@@ -54,7 +54,7 @@ pub(crate) fn alloc(device: &Device, bytes: usize) -> Result<u64> {
 /// that will run later uses it.
 pub(crate) unsafe fn free(device: &Device, ptr: u64) -> Result<()> {
     bind(device)?;
-    check_device_pointer(ptr, "ptr")?;
+    check_device_pointer(device, ptr, "ptr")?;
     // SAFETY: per the contract, a live allocation of this context.
     unsafe { cudarc::driver::result::free_sync(ptr) }
         .map_err(|e| driver_error("freeing device memory", e))
@@ -62,8 +62,8 @@ pub(crate) unsafe fn free(device: &Device, ptr: u64) -> Result<()> {
 
 /// Check that `bytes` bytes from `ptr` lie inside one allocation the driver
 /// knows as device memory.
-fn check_range(ptr: u64, bytes: usize, name: &'static str) -> Result<()> {
-    check_device_pointer(ptr, name)?;
+fn check_range(device: &Device, ptr: u64, bytes: usize, name: &'static str) -> Result<()> {
+    check_device_pointer(device, ptr, name)?;
     let (mut start, mut size): (u64, usize) = (0, 0);
     // SAFETY: the attributes are an 8-byte address and an 8-byte size,
     // written to `start` and `size`; the driver only looks `ptr` up.
@@ -104,7 +104,7 @@ fn check_range(ptr: u64, bytes: usize, name: &'static str) -> Result<()> {
 /// memory, or past its allocation's end), [`Error::Device`].
 pub(crate) fn copy_to_device(device: &Device, host: &[u8], ptr: u64, stream: usize) -> Result<()> {
     bind(device)?;
-    check_range(ptr, host.len(), "dst")?;
+    check_range(device, ptr, host.len(), "dst")?;
     let stream = stream_of(&device.context, stream);
     // SAFETY: `ptr` spans `host.len()` bytes of device memory (checked); the
     // host bytes outlive the copy, which is waited for below.
@@ -126,7 +126,7 @@ pub(crate) fn copy_to_host(
     stream: usize,
 ) -> Result<()> {
     bind(device)?;
-    check_range(ptr, host.len(), "src")?;
+    check_range(device, ptr, host.len(), "src")?;
     let stream = stream_of(&device.context, stream);
     // SAFETY: as in `copy_to_device`, the other way.
     unsafe { cudarc::driver::result::memcpy_dtoh_async(host, ptr, stream.cu_stream()) }

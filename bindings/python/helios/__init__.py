@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from ._cancel import CancelToken
 from ._device import Device
-from ._gpu import rkhs_embed_gpu
+from ._gpu import DeviceArray, rkhs_embed_gpu
 from ._embed import FloatMatrix, rkhs_embed
 from ._errors import HeliosError, Status, last_error, status_name
 from ._errors import check as _check
@@ -54,6 +54,7 @@ __all__ = [
     "MAX_THREADS",
     "CancelToken",
     "Device",
+    "DeviceArray",
     "FloatArray",
     "FloatMatrix",
     "GptConfig",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import ctypes
 import operator
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
+from ._device import Device
 from ._embed import FloatMatrix, _check_matrix, _real
 from ._errors import HeliosError, Status, check
+from ._gpu import DeviceArray, _device_matrix, _open, _stream_handle
 from ._handle import NativePersistent
 from ._lib import (
     AUTO,
@@ -22,9 +24,36 @@ from ._lib import (
     LIB,
     Handle,
     NystromOptions,
+    declare,
     size_or_auto,
     size_t,
+    LIBRARY_PATH,
 )
+
+_SIZE = ctypes.c_size_t
+_VOID = ctypes.c_void_p
+_DEVICE_ROWS = (Handle, _VOID, _SIZE, _SIZE, _SIZE)  # engine, x, n, d, ldx
+declare(
+    LIB,
+    LIBRARY_PATH,
+    {
+        "helios_nystrom_set_device": (ctypes.c_int, (Handle, Handle)),
+        "helios_nystrom_on_device": (ctypes.c_int, (Handle, ctypes.POINTER(ctypes.c_int32))),
+        "helios_nystrom_build_device_f32": (ctypes.c_int, _DEVICE_ROWS + (_VOID, _SIZE, _VOID)),
+        "helios_nystrom_transform_device_f32": (
+            ctypes.c_int,
+            _DEVICE_ROWS + (_VOID, _SIZE, _VOID),
+        ),
+        "helios_nystrom_update_device_f32": (
+            ctypes.c_int,
+            _DEVICE_ROWS + (_VOID, _SIZE, _SIZE, ctypes.POINTER(_SIZE), _VOID),
+        ),
+    },
+)
+
+
+def _on_device(array: Any) -> bool:
+    return hasattr(array, "__cuda_array_interface__")
 
 _SELECTIONS: Dict[str, int] = {
     "uniform": LANDMARKS_UNIFORM,
@@ -197,6 +226,9 @@ class NystromEngine(NativePersistent):
             :func:`helios.get_num_threads` at each call. The GIL is released
             during every call into the engine.
         dtype: ``numpy.float32`` or ``numpy.float64``.
+        device: a CUDA device (a :class:`helios.Device` or an ordinal) to
+            run on, float32 engines only; see :meth:`set_device`. None (the
+            default) runs on the CPU.
 
     Raises:
         TypeError: an argument of the wrong type, or a dtype other than
@@ -252,9 +284,113 @@ class NystromEngine(NativePersistent):
         seed: int = 0,
         threads: Optional[int] = None,
         dtype: npt.DTypeLike = np.float64,
+        device: Union[None, int, Device] = None,
     ) -> None:
         handle = _new_engine(gamma, ridge, landmark_count, selection, seed, threads, dtype)
         self._adopt(handle, AUTO)  # the options already hold the thread count
+        if device is not None:
+            try:
+                self.set_device(device)
+            except BaseException:
+                self.close()
+                raise
+
+    # ---- device -------------------------------------------------------------
+
+    def set_device(self, device: Union[None, int, Device]) -> None:
+        """Run later calls on a CUDA ``device`` (a :class:`helios.Device` or
+        an ordinal), or on the CPU again with None.
+
+        On a device the feature map (landmarks, norms, the m x m normaliser)
+        lives in device memory, f32: a built engine uploads it now, a later
+        :meth:`build` replaces it. Numpy arrays are staged through the
+        default stream; device arrays (``__cuda_array_interface__``) are
+        used in place, on the ``stream=`` of each call. Landmarks are still
+        chosen, and the normaliser computed, on the CPU in float64. Results
+        match the CPU engine's within 1e-5 of the largest magnitude (another
+        GEMM, not the same bits) and repeat bit for bit on one device. A
+        saved engine loads on the CPU.
+
+        Raises:
+            TypeError: ``device`` of another type.
+            HeliosError: ``HELIOS_ERR_UNSUPPORTED`` (a float64 engine, or a
+                library built without ``cuda``), ``HELIOS_ERR_DEVICE`` (no
+                driver or device), ``HELIOS_ERR_OUT_OF_MEMORY``; the engine
+                is unchanged.
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        if device is None:
+            with self._native.borrow() as handle:
+                check(LIB.helios_nystrom_set_device(handle, None))
+            self._device = None
+            return
+        opened, mine = _open(device)
+        try:
+            with self._native.borrow() as handle, opened._native.borrow() as live:
+                check(LIB.helios_nystrom_set_device(handle, live))
+            self._device = opened.ordinal
+        finally:
+            if mine:
+                opened.close()
+
+    @property
+    def device(self) -> Optional[int]:
+        """The ordinal of the CUDA device the engine runs on, or None (the CPU).
+
+        Thread safety: single-owner (one thread at a time; a second thread
+        gets HELIOS_ERR_BUSY).
+        """
+        return getattr(self, "_device", None)
+
+    def _device_call(
+        self, entry: str, X: Any, out: Any, stream: Any, rows_used: Optional[int] = None
+    ) -> Any:
+        """A ``helios_nystrom_<entry>_device_f32`` call on device arrays; a
+        new :class:`DeviceArray` for the result when ``out`` is None."""
+        if self._dtype != np.float32:
+            raise TypeError(
+                "device arrays take a float32 engine (the GPU path computes in float32); "
+                f"this one holds {self._dtype}"
+            )
+        x_ptr, n, d, ldx = _device_matrix("X", X)
+        m = self._landmark_count
+        if out is not None and not _on_device(out):
+            raise TypeError("out must be a device array for device inputs (or None)")
+        handle_stream = _stream_handle(stream, X)
+        result = out
+        if result is None:
+            if self.device is None:
+                raise HeliosError(
+                    Status.INVALID_STATE,
+                    "the engine has no device: pass device= or call set_device first",
+                )
+            result = DeviceArray.empty((n, m), self.device)
+        try:
+            o_ptr, rows, cols, ld = _device_matrix("out", result)
+            if cols != m or ld != m:
+                raise ValueError(f"out must be a dense (rows, {m}) device array")
+            with self._native.borrow() as handle:
+                if rows_used is None:
+                    if rows != n:
+                        raise ValueError(f"out must have shape ({n}, {m}), got ({rows}, {cols})")
+                    function = getattr(LIB, f"helios_nystrom_{entry}_device_f32")
+                    check(function(handle, x_ptr, n, d, ldx, o_ptr, rows * m, handle_stream))
+                else:
+                    total = ctypes.c_size_t()
+                    check(
+                        LIB.helios_nystrom_update_device_f32(
+                            handle, x_ptr, n, d, ldx, o_ptr, rows * m, rows_used,
+                            ctypes.byref(total), handle_stream,
+                        )
+                    )
+                    return int(total.value)
+        except BaseException:
+            if out is None:
+                result.close()
+            raise
+        return result
 
     def _cache_options(self) -> None:
         """Cache the dtype and fixed options of the adopted C engine."""
@@ -323,11 +459,20 @@ class NystromEngine(NativePersistent):
             check(status)
         return output
 
-    def build(self, X: FloatMatrix, *, out: Optional[FloatMatrix] = None) -> FloatMatrix:
+    def build(
+        self, X: FloatMatrix, *, out: Optional[FloatMatrix] = None, stream: Any = None
+    ) -> FloatMatrix:
         """Choose the landmarks among the rows of ``X`` and return ``Phi(X)``.
 
         Building again replaces the landmarks. On error the engine is left as
-        it was.
+        it was. On an engine with a device (:meth:`set_device`), ``X`` and
+        ``out`` may be float32 device arrays (``__cuda_array_interface__``:
+        PyTorch, CuPy, :class:`helios.DeviceArray`), used in place on
+        ``stream`` (an int ``CUstream`` or an object with ``.cuda_stream``;
+        by default the stream ``X`` names, else the default stream); without
+        ``out`` a new :class:`helios.DeviceArray` is returned. The chosen
+        landmark rows are copied to the host (all of ``X`` for
+        ``"kmeans++"``).
 
         Args:
             X: the n x d training points (n >= ``landmark_count``), of the
@@ -352,10 +497,17 @@ class NystromEngine(NativePersistent):
         Thread safety: single-owner (one thread at a time; a second thread
         gets HELIOS_ERR_BUSY).
         """
+        if _on_device(X):
+            return self._device_call("build", X, out, stream)
         return self._embed("build", X, out)
 
-    def transform(self, X: FloatMatrix, *, out: Optional[FloatMatrix] = None) -> FloatMatrix:
+    def transform(
+        self, X: FloatMatrix, *, out: Optional[FloatMatrix] = None, stream: Any = None
+    ) -> FloatMatrix:
         """``Phi(X)`` with the engine's landmarks; the engine is not changed.
+
+        On an engine with a device, ``X``, ``out`` and ``stream`` may be
+        device arrays and a stream, as for :meth:`build`.
 
         Args:
             X: n x d points (n may be 0), d as at :meth:`build`, of the
@@ -375,6 +527,8 @@ class NystromEngine(NativePersistent):
         Thread safety: single-owner (one thread at a time; a second thread
         gets HELIOS_ERR_BUSY).
         """
+        if _on_device(X):
+            return self._device_call("transform", X, out, stream)
         return self._embed("transform", X, out)
 
     def update(self, X_new: FloatMatrix, phi_old: FloatMatrix) -> FloatMatrix:
@@ -425,8 +579,13 @@ class NystromEngine(NativePersistent):
             check(status)
         return output
 
-    def update_into(self, X_new: FloatMatrix, buffer: FloatMatrix, rows_used: int) -> int:
+    def update_into(
+        self, X_new: FloatMatrix, buffer: FloatMatrix, rows_used: int, *, stream: Any = None
+    ) -> int:
         """Write ``Phi(X_new)`` into ``buffer`` after its first ``rows_used`` rows.
+
+        On an engine with a device, ``X_new`` and ``buffer`` may be float32
+        device arrays, written on ``stream`` as for :meth:`build`.
 
         Only the ``n_new`` new rows ``buffer[rows_used:rows_used + n_new]``
         are written; the used rows and the rest of the spare rows are not
@@ -463,6 +622,11 @@ class NystromEngine(NativePersistent):
         Thread safety: single-owner (one thread at a time; a second thread
         gets HELIOS_ERR_BUSY).
         """
+        if _on_device(X_new):
+            if not _on_device(buffer):
+                raise TypeError("buffer must be a device array for device inputs")
+            used = size_t("rows_used", rows_used)
+            return int(self._device_call("update", X_new, buffer, stream, rows_used=used))
         ldx = self._check_input("X_new", X_new)
         self._check_features("buffer", buffer, writable=True)
         used = size_t("rows_used", rows_used)
