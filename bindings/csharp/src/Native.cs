@@ -126,6 +126,12 @@ namespace Helios
         internal static extern Status helios_nystrom_set_threads(IntPtr engine, UIntPtr threads);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_set_device(IntPtr engine, IntPtr device);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern Status helios_nystrom_on_device(IntPtr engine, int* onDevice);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern Status helios_nystrom_info(
             IntPtr engine, int* dtype, UIntPtr* landmarkCount, UIntPtr* dim, int* built);
 
