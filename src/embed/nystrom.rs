@@ -194,22 +194,8 @@ impl<T: EmbedFloat> NystromEngine<T> {
         check_build_shape(n, d, m)?;
         let needed = fitted_output(n, m, out.len(), "out")?;
         check_finite(x, "X")?;
-        let threads = self.options.threads.resolve()?;
-        let chosen = match self.options.selection {
-            LandmarkSelection::Uniform => uniform_sample(n, m, self.options.seed),
-            LandmarkSelection::KMeansPlusPlus => {
-                kmeans_plus_plus(x, m, self.options.seed, threads, true)?
-            }
-        };
-        let landmarks: Vec<T> = chosen
-            .iter()
-            .flat_map(|&i| x.row(i).iter().copied())
-            .collect();
-        let map = FeatureMap::new(
-            Matrix::new(&landmarks, m, d)?,
-            self.options.gamma,
-            self.options.ridge,
-        )?;
+        let landmarks = self.chosen_rows(x)?;
+        let map = self.map_on(&landmarks, d)?;
         let device_map = self.upload(&map)?;
         self.apply_with(&map, device_map.as_deref(), x, &mut out[..needed])?;
         self.map = Some(map);
@@ -270,11 +256,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
             .iter()
             .map(|&v| T::from_f64(f64::from(v)))
             .collect();
-        let map = FeatureMap::new(
-            Matrix::new(&landmarks, m, d)?,
-            self.options.gamma,
-            self.options.ridge,
-        )?;
+        let map = self.map_on(&landmarks, d)?;
         let uploaded = self.upload(&map)?.ok_or_else(no_device)?;
         uploaded.apply(x, out, stream)?;
         self.map = Some(map);
@@ -283,7 +265,7 @@ impl<T: EmbedFloat> NystromEngine<T> {
     }
 
     /// The landmark rows the options choose among the rows of `x` (finite).
-    fn chosen_rows(&self, x: Matrix<'_, f32>) -> Result<Vec<f32>> {
+    fn chosen_rows<U: EmbedFloat>(&self, x: Matrix<'_, U>) -> Result<Vec<U>> {
         let m = self.options.landmark_count;
         let chosen = match self.options.selection {
             LandmarkSelection::Uniform => uniform_sample(x.rows(), m, self.options.seed),
@@ -299,6 +281,15 @@ impl<T: EmbedFloat> NystromEngine<T> {
             .iter()
             .flat_map(|&i| x.row(i).iter().copied())
             .collect())
+    }
+
+    /// The feature map of the options on `landmarks` (m rows of d).
+    fn map_on(&self, landmarks: &[T], d: usize) -> Result<FeatureMap<T>> {
+        FeatureMap::new(
+            Matrix::new(landmarks, self.options.landmark_count, d)?,
+            self.options.gamma,
+            self.options.ridge,
+        )
     }
 
     /// [`transform`](Self::transform) on the engine's device into `out`

@@ -1088,6 +1088,33 @@ pub unsafe extern "C" fn helios_nystrom_on_device(
     })
 }
 
+/// Run `body` on the f32 engine behind `engine` with device arguments.
+///
+/// # Safety
+/// `engine` is NULL or live; the arguments describe device memory per the
+/// contract of the calling entry point.
+unsafe fn device_call(
+    engine: *mut HeliosNystromEngine,
+    x: GpuMatrix<'static>,
+    out: GpuOutput<'static>,
+    stream: *mut std::ffi::c_void,
+    body: impl FnOnce(
+        &mut NystromEngine<f32>,
+        GpuMatrix<'static>,
+        GpuOutput<'static>,
+        usize,
+    ) -> Result<()>,
+) -> HeliosStatus {
+    ffi_call(|| {
+        // SAFETY: per the contract.
+        unsafe {
+            with_engine(engine, |any| {
+                body(f32::engine(any)?, x, out, stream as usize)
+            })
+        }
+    })
+}
+
 /// A device matrix argument of the `_device_f32` entry points.
 fn device_rows(x: *const f32, rows: usize, cols: usize, ld: usize) -> GpuMatrix<'static> {
     GpuMatrix::Device {
@@ -1130,18 +1157,14 @@ pub unsafe extern "C" fn helios_nystrom_build_device_f32(
     out_capacity: usize,
     stream: *mut std::ffi::c_void,
 ) -> HeliosStatus {
-    ffi_call(|| {
-        // SAFETY: per the contract.
-        unsafe {
-            with_engine(engine, |any| {
-                let out = GpuOutput::Device {
-                    ptr: out as u64,
-                    len: out_capacity,
-                };
-                f32::engine(any)?.build_on_device(device_rows(x, n, d, ldx), out, stream as usize)
-            })
-        }
-    })
+    let out = GpuOutput::Device {
+        ptr: out as u64,
+        len: out_capacity,
+    };
+    let run =
+        |engine: &mut NystromEngine<f32>, x, out, stream| engine.build_on_device(x, out, stream);
+    // SAFETY: forwarded caller contract.
+    unsafe { device_call(engine, device_rows(x, n, d, ldx), out, stream, run) }
 }
 
 /// `helios_nystrom_transform_f32` on the engine's device with device
@@ -1168,22 +1191,15 @@ pub unsafe extern "C" fn helios_nystrom_transform_device_f32(
     out_capacity: usize,
     stream: *mut std::ffi::c_void,
 ) -> HeliosStatus {
-    ffi_call(|| {
-        // SAFETY: per the contract.
-        unsafe {
-            with_engine(engine, |any| {
-                let out = GpuOutput::Device {
-                    ptr: out as u64,
-                    len: out_capacity,
-                };
-                f32::engine(any)?.transform_on_device(
-                    device_rows(x, n, d, ldx),
-                    out,
-                    stream as usize,
-                )
-            })
-        }
-    })
+    let out = GpuOutput::Device {
+        ptr: out as u64,
+        len: out_capacity,
+    };
+    let run = |engine: &mut NystromEngine<f32>, x, out, stream| {
+        engine.transform_on_device(x, out, stream)
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe { device_call(engine, device_rows(x, n, d, ldx), out, stream, run) }
 }
 
 /// `helios_nystrom_update_inplace_f32` on the engine's device: write
