@@ -248,7 +248,9 @@ fn relative_error(a: &[f32], b: &[f32]) -> f32 {
 fn engine_options(m: usize, selection: LandmarkSelection) -> NystromOptions {
     NystromOptions {
         gamma: 0.4,
-        ridge: 1e-6,
+        // A ridge that keeps f32 distance errors from being amplified by a
+        // badly conditioned K(L, L) (1/sqrt(ridge) bounds the normaliser).
+        ridge: 1e-3,
         landmark_count: m,
         selection,
         seed: 11,
@@ -471,7 +473,7 @@ fn work_on_the_callers_stream_is_ordered_around_the_call() {
         Matrix::new(&x, n, d).unwrap(),
         Matrix::new(&l, m, d).unwrap(),
     );
-    let cpu = rkhs_embed(xm, lm, 0.3, 1e-6, Threads::Exactly(2)).unwrap();
+    let cpu = rkhs_embed(xm, lm, 0.3, 1e-3, Threads::Exactly(2)).unwrap();
     // A non-blocking stream of the caller's own (as PyTorch's are).
     let stream = device.cuda_context().new_stream().unwrap();
     let raw = stream.cu_stream() as usize;
@@ -499,7 +501,7 @@ fn work_on_the_callers_stream_is_ordered_around_the_call() {
         on_device(address(&x_dev, &stream), n),
         GpuMatrix::Host(lm),
         0.3,
-        1e-6,
+        1e-3,
         output(),
         raw,
     )
@@ -520,7 +522,7 @@ fn work_on_the_callers_stream_is_ordered_around_the_call() {
         on_device(address(&x_dev, &stream), n),
         on_device(address(&l_dev, &stream), m),
         0.3,
-        1e-6,
+        1e-3,
         output(),
         raw,
     )
@@ -570,7 +572,7 @@ fn two_threads_with_streams_of_their_own_embed_at_once() {
                 Matrix::new(x, n, d).unwrap(),
                 Matrix::new(l, m, d).unwrap(),
                 *gamma,
-                1e-6,
+                1e-3,
                 Threads::Exactly(2),
             )
             .unwrap()
@@ -599,7 +601,7 @@ fn two_threads_with_streams_of_their_own_embed_at_once() {
                                 on_device(address(&x_dev, &stream), n),
                                 on_device(address(&l_dev, &stream), m),
                                 *gamma,
-                                1e-6,
+                                1e-3,
                                 GpuOutput::Device {
                                     ptr: address(&out, &stream),
                                     len: n * m,
@@ -615,11 +617,12 @@ fn two_threads_with_streams_of_their_own_embed_at_once() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    // Within tolerance only: cuBLAS promises the same bits for one active
+    // stream, and here another thread's stream runs beside.
     for (runs, reference) in results.iter().zip(&expected) {
         for run in runs {
             let error = relative_error(run, reference);
             assert!(error <= 1e-5, "a thread's result off by {error}");
-            assert_eq!(run, &runs[0], "the same bits on every run");
         }
     }
 }

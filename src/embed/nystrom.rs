@@ -235,6 +235,12 @@ impl<T: EmbedFloat> NystromEngine<T> {
         }
         let ((n, d), m) = (x.shape(), self.options.landmark_count);
         check_build_shape(n, d, m)?;
+        // The output's room before any copy, k-means++ or normaliser.
+        let capacity = match &out {
+            GpuOutput::Host(slice) => slice.len(),
+            GpuOutput::Device { len, .. } => *len,
+        };
+        fitted_output(n, m, capacity, "out")?;
         let landmarks: Vec<f32> = match (x, self.options.selection) {
             (GpuMatrix::Host(host), _) => {
                 let host = Matrix::with_stride(host.data(), n, d, host.row_stride())?;
@@ -336,6 +342,10 @@ impl<T: EmbedFloat> NystromEngine<T> {
         };
         fitted_output(rows, m, capacity, "buffer")?;
         let skip = rows_used * m; // below rows * m, which fits
+        if matches!(buffer, GpuOutput::Device { ptr: 0, .. }) {
+            // Checked here: an offset NULL is no longer NULL.
+            return Err(Error::NullArgument("buffer"));
+        }
         let tail = match buffer {
             GpuOutput::Host(slice) => GpuOutput::Host(&mut slice[skip..]),
             GpuOutput::Device { ptr, len } => GpuOutput::Device {

@@ -1109,10 +1109,21 @@ unsafe fn device_call(
         // SAFETY: per the contract.
         unsafe {
             with_engine(engine, |any| {
-                body(f32::engine(any)?, x, out, stream as usize)
+                let AnyEngine::F32(e) = any else {
+                    return Err(f64_on_device());
+                };
+                body(e, x, out, stream as usize)
             })
         }
     })
+}
+
+/// What the `_device_f32` entry points answer an f64 engine.
+fn f64_on_device() -> Error {
+    Error::Unsupported(
+        "the GPU path computes in f32: create the engine with HELIOS_DTYPE_F32 to run it on a device"
+            .into(),
+    )
 }
 
 /// A device matrix argument of the `_device_f32` entry points.
@@ -1239,7 +1250,10 @@ pub unsafe extern "C" fn helios_nystrom_update_device_f32(
                     ptr: buffer as u64,
                     len: buffer_capacity,
                 };
-                f32::engine(any)?.update_on_device(
+                let AnyEngine::F32(e) = any else {
+                    return Err(f64_on_device());
+                };
+                e.update_on_device(
                     device_rows(x_new, n_new, d, ldx),
                     buffer,
                     rows_used,

@@ -404,6 +404,9 @@ pub(crate) fn rows_to_host(
     else {
         return Err(Error::invalid("rows_to_host takes a device matrix"));
     };
+    n.checked_mul(ld)
+        .and_then(|elements| elements.checked_mul(std::mem::size_of::<f32>()))
+        .ok_or_else(|| Error::invalid(format!("{n} rows of stride {ld} overflow")))?;
     device
         .context
         .bind_to_thread()
@@ -696,11 +699,15 @@ impl DeviceMap {
             Ok(())
         };
         let queued = queue();
+        // Wait before the handle goes back to the pool: another thread
+        // rebinding it to its stream while this stream's GEMMs still run
+        // would share its workspace.
+        let waited = stream
+            .synchronize()
+            .map_err(|e| driver_error("waiting for the stream", e));
         keep_blas(device, blas);
         queued?;
-        stream
-            .synchronize()
-            .map_err(|e| driver_error("waiting for the stream", e))
+        waited
     }
 }
 

@@ -94,10 +94,14 @@ class DeviceArray(NativeOwner):
         count = math.prod(dims)
         if count == 0:
             raise ValueError(f"shape {dims} holds no element; a device array needs one or more")
-        owner, _ = _open(device)
-        # The array keeps a handle of its own, so that closing the caller's
-        # Device does not strand the memory.
-        own = Device.open(owner.ordinal)
+        owner, mine = _open(device)
+        try:
+            # The array keeps a handle of its own, so that closing the
+            # caller's Device does not strand the memory.
+            own = Device.open(owner.ordinal)
+        finally:
+            if mine:
+                owner.close()
         pointer = ctypes.c_void_p()
         try:
             with own._native.borrow() as live:
@@ -105,9 +109,6 @@ class DeviceArray(NativeOwner):
         except BaseException:
             own.close()
             raise
-        finally:
-            if owner is not device:
-                owner.close()
         array = cls.__new__(cls)
         array.shape = dims
         array.dtype = np.dtype(np.float32)
