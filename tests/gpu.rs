@@ -10,6 +10,8 @@ use helios::embed::{rkhs_embed, LandmarkSelection, Matrix, NystromEngine, Nystro
 use helios::gpu::embed::{rkhs_embed_f32, GpuMatrix, GpuOutput};
 use helios::{Device, ErrorKind, Threads};
 
+mod common;
+
 /// One GPU test at a time: the out-of-memory test compares the free memory
 /// before and after, which the others' allocations would disturb.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -26,32 +28,18 @@ fn device() -> Option<Device> {
     }
 }
 
-/// Seeded data in [-1, 1).
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
 #[test]
 fn host_staged_embedding_matches_the_cpu_and_repeats_bit_for_bit() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = device() else { return };
     let (n, d, m) = (3000, 24, 200);
-    let x = data(n * d, 1);
-    let l = data(m * d, 2);
+    let x = common::noise_f32(n * d, 1);
+    let l = common::noise_f32(m * d, 2);
     let (xm, lm) = (
         Matrix::new(&x, n, d).unwrap(),
         Matrix::new(&l, m, d).unwrap(),
     );
     let cpu = rkhs_embed(xm, lm, 0.5, 1e-6, Threads::Exactly(1)).unwrap();
-    let scale = cpu.iter().fold(0.0f32, |a, v| a.max(v.abs()));
     let mut runs = Vec::new();
     for _ in 0..2 {
         let mut out = vec![f32::NAN; n * m];
@@ -65,15 +53,8 @@ fn host_staged_embedding_matches_the_cpu_and_repeats_bit_for_bit() {
             0,
         )
         .unwrap();
-        let worst = out
-            .iter()
-            .zip(&cpu)
-            .map(|(g, c)| (g - c).abs())
-            .fold(0.0f32, f32::max);
-        assert!(
-            worst <= 1e-5 * scale,
-            "max |gpu - cpu| = {worst}, scale {scale}"
-        );
+        let error = relative_error(&out, &cpu);
+        assert!(error <= 1e-5, "max |gpu - cpu| / max |cpu| = {error}");
         runs.push(out);
     }
     assert_eq!(runs[0], runs[1], "the same bits on every run");
@@ -84,8 +65,8 @@ fn device_pointers_give_the_host_staged_bits_and_bad_pointers_are_refused() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = device() else { return };
     let (n, d, m) = (500, 8, 64);
-    let x = data(n * d, 3);
-    let l = data(m * d, 4);
+    let x = common::noise_f32(n * d, 3);
+    let l = common::noise_f32(m * d, 4);
     let (xm, lm) = (
         Matrix::new(&x, n, d).unwrap(),
         Matrix::new(&l, m, d).unwrap(),
@@ -269,8 +250,8 @@ fn an_engine_on_a_device_matches_the_cpu_engine_for_both_selections() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = device() else { return };
     let (n, d, m, n_new) = (2500, 12, 96, 700);
-    let x = data(n * d, 21);
-    let x_new = data(n_new * d, 22);
+    let x = common::noise_f32(n * d, 21);
+    let x_new = common::noise_f32(n_new * d, 22);
     let (xm, new_m) = (
         Matrix::new(&x, n, d).unwrap(),
         Matrix::new(&x_new, n_new, d).unwrap(),
@@ -324,8 +305,8 @@ fn an_engine_takes_device_arrays_and_updates_only_the_new_rows() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = device() else { return };
     let (n, d, m, n_new) = (1200, 10, 64, 300);
-    let x = data(n * d, 31);
-    let x_new = data(n_new * d, 32);
+    let x = common::noise_f32(n * d, 31);
+    let x_new = common::noise_f32(n_new * d, 32);
     for selection in [
         LandmarkSelection::Uniform,
         LandmarkSelection::KMeansPlusPlus,
@@ -370,6 +351,35 @@ fn an_engine_takes_device_arrays_and_updates_only_the_new_rows() {
         assert_eq!(&back[..n * m], &phi[..], "{selection:?}: device build");
         assert!(back[n * m..].iter().all(|&v| v == -7.0), "past the output");
 
+        // Too small an output for a build: refused before any row is copied,
+        // and the engine keeps its map (checked by the transforms below).
+        let error = engine
+            .build_on_device(
+                rows(xp, n),
+                GpuOutput::Device {
+                    ptr: bp,
+                    len: n * m - 1,
+                },
+                0,
+            )
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::BufferTooSmall, "{error}");
+        // A NULL buffer is named as such, also past used rows.
+        let error = engine
+            .update_on_device(
+                rows(np, n_new),
+                GpuOutput::Device {
+                    ptr: 0,
+                    len: (n + n_new) * m,
+                },
+                n,
+                0,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(error, helios::Error::NullArgument("buffer")),
+            "{error}"
+        );
         // Too small a buffer for the new rows: refused, nothing written.
         let short = GpuOutput::Device {
             ptr: bp,
@@ -467,8 +477,8 @@ fn work_on_the_callers_stream_is_ordered_around_the_call() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = device() else { return };
     let (n, d, m) = (4000, 16, 128);
-    let x = data(n * d, 41);
-    let l = data(m * d, 42);
+    let x = common::noise_f32(n * d, 41);
+    let l = common::noise_f32(m * d, 42);
     let (xm, lm) = (
         Matrix::new(&x, n, d).unwrap(),
         Matrix::new(&l, m, d).unwrap(),
@@ -559,8 +569,8 @@ fn two_threads_with_streams_of_their_own_embed_at_once() {
     let cases: Vec<(Vec<f32>, Vec<f32>, f64)> = (0..2)
         .map(|t| {
             (
-                data(n * d, 50 + t),
-                data(m * d, 60 + t),
+                common::noise_f32(n * d, 50 + t),
+                common::noise_f32(m * d, 60 + t),
                 0.2 + 0.1 * t as f64,
             )
         })

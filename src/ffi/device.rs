@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
+use super::embed::RawMatrix;
 use super::handle::{output_slice, release, report_needed, retain, share};
 use super::status::{ffi_call, HeliosStatus};
 use crate::error::{Error, Result};
-#[cfg(not(feature = "cuda"))]
-use crate::gpu::require_cuda;
-use crate::gpu::Device;
+use crate::gpu::embed::rkhs_embed_f32;
+use crate::gpu::{memory, Device, GpuMatrix, GpuOutput};
 
 /// A CUDA device. Opaque; shareable: any number of threads may use one
 /// handle at once.
@@ -26,6 +26,22 @@ pub struct HeliosDevice {
 pub(super) unsafe fn entered(device: *const HeliosDevice) -> Result<Arc<HeliosDevice>> {
     // SAFETY: per the contract.
     unsafe { retain(device) }.ok_or(Error::NullArgument("device"))
+}
+
+/// A matrix of device memory given through the C API (checked by the GPU
+/// functions through the driver's pointer attributes).
+pub(super) fn device_rows(
+    x: *const f32,
+    rows: usize,
+    cols: usize,
+    ld: usize,
+) -> GpuMatrix<'static> {
+    GpuMatrix::Device {
+        ptr: x as u64,
+        rows,
+        cols,
+        ld,
+    }
 }
 
 /// The number of CUDA devices into `*out_count`.
@@ -248,34 +264,18 @@ pub unsafe extern "C" fn helios_rkhs_embed_device_f32(
     ffi_call(|| {
         // SAFETY: per the contract.
         let device = unsafe { entered(device) }?;
-        #[cfg(feature = "cuda")]
-        {
-            use crate::gpu::embed::{rkhs_embed_f32, GpuMatrix, GpuOutput};
-            let matrix = |ptr: *const f32, rows, ld| GpuMatrix::Device {
-                ptr: ptr as u64,
-                rows,
-                cols: d,
-                ld,
-            };
-            rkhs_embed_f32(
-                &device.device,
-                matrix(x, n, ldx),
-                matrix(landmarks, m, ldl),
-                gamma,
-                ridge,
-                GpuOutput::Device {
-                    ptr: out as u64,
-                    len: out_capacity,
-                },
-                stream as usize,
-            )
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = (device, x, n, d, ldx, landmarks, m, ldl, gamma, ridge, out);
-            let _ = (out_capacity, stream);
-            require_cuda()
-        }
+        rkhs_embed_f32(
+            &device.device,
+            device_rows(x, n, d, ldx),
+            device_rows(landmarks, m, d, ldl),
+            gamma,
+            ridge,
+            GpuOutput::Device {
+                ptr: out as u64,
+                len: out_capacity,
+            },
+            stream as usize,
+        )
     })
 }
 
@@ -310,36 +310,25 @@ pub unsafe extern "C" fn helios_rkhs_embed_host_staged_f32(
     ffi_call(|| {
         // SAFETY: per the contract.
         let device = unsafe { entered(device) }?;
-        #[cfg(feature = "cuda")]
-        {
-            use super::embed::RawMatrix;
-            use crate::gpu::embed::{rkhs_embed_f32, GpuMatrix, GpuOutput};
-            // SAFETY: host arrays per the contract.
-            let xs = unsafe { RawMatrix::new(x, n, d, ldx).borrow("x") }?;
-            // SAFETY: as above.
-            let ls = unsafe { RawMatrix::new(landmarks, m, d, ldl).borrow("landmarks") }?;
-            let needed = n
-                .checked_mul(m)
-                .ok_or_else(|| Error::invalid("n x m overflows"))?;
-            let inputs = [(xs.data(), "x"), (ls.data(), "landmarks")];
-            // SAFETY: per the contract; checked against the inputs.
-            let out = unsafe { output_slice(out, out_capacity, needed, ("out", &inputs)) }?;
-            rkhs_embed_f32(
-                &device.device,
-                GpuMatrix::Host(xs),
-                GpuMatrix::Host(ls),
-                gamma,
-                ridge,
-                GpuOutput::Host(out),
-                stream as usize,
-            )
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = (device, x, n, d, ldx, landmarks, m, ldl, gamma, ridge, out);
-            let _ = (out_capacity, stream);
-            require_cuda()
-        }
+        // SAFETY: host arrays per the contract.
+        let xs = unsafe { RawMatrix::new(x, n, d, ldx).borrow("x") }?;
+        // SAFETY: as above.
+        let ls = unsafe { RawMatrix::new(landmarks, m, d, ldl).borrow("landmarks") }?;
+        let needed = n
+            .checked_mul(m)
+            .ok_or_else(|| Error::invalid("n x m overflows"))?;
+        let inputs = [(xs.data(), "x"), (ls.data(), "landmarks")];
+        // SAFETY: per the contract; checked against the inputs.
+        let out = unsafe { output_slice(out, out_capacity, needed, ("out", &inputs)) }?;
+        rkhs_embed_f32(
+            &device.device,
+            GpuMatrix::Host(xs),
+            GpuMatrix::Host(ls),
+            gamma,
+            ridge,
+            GpuOutput::Host(out),
+            stream as usize,
+        )
     })
 }
 
@@ -370,18 +359,10 @@ pub unsafe extern "C" fn helios_device_alloc(
         if out_ptr.is_null() {
             return Err(Error::NullArgument("out_ptr"));
         }
-        #[cfg(feature = "cuda")]
-        {
-            let ptr = crate::gpu::memory::alloc(&device.device, bytes)?;
-            // SAFETY: checked non-NULL; writable per the contract.
-            unsafe { out_ptr.write(ptr as *mut std::ffi::c_void) };
-            Ok(())
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = (device, bytes);
-            require_cuda()
-        }
+        let ptr = memory::alloc(&device.device, bytes)?;
+        // SAFETY: checked non-NULL; writable per the contract.
+        unsafe { out_ptr.write(ptr as *mut std::ffi::c_void) };
+        Ok(())
     })
 }
 
@@ -408,17 +389,9 @@ pub unsafe extern "C" fn helios_device_dealloc(
         if ptr.is_null() {
             return Ok(());
         }
-        #[cfg(feature = "cuda")]
-        {
-            // SAFETY: an allocation of this device not freed yet, per the
-            // contract.
-            unsafe { crate::gpu::memory::free(&device.device, ptr as u64) }
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = device;
-            require_cuda()
-        }
+        // SAFETY: an allocation of this device not freed yet, per the
+        // contract.
+        unsafe { memory::free(&device.device, ptr as u64) }
     })
 }
 
@@ -455,15 +428,7 @@ pub unsafe extern "C" fn helios_device_copy_to_device(
         if dst.is_null() {
             return Err(Error::NullArgument("dst"));
         }
-        #[cfg(feature = "cuda")]
-        {
-            crate::gpu::memory::copy_to_device(&device.device, host, dst as u64, stream as usize)
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = (device, host, stream);
-            require_cuda()
-        }
+        memory::copy_to_device(&device.device, host, dst as u64, stream as usize)
     })
 }
 
@@ -496,14 +461,6 @@ pub unsafe extern "C" fn helios_device_copy_to_host(
         }
         // SAFETY: per the contract.
         let host = unsafe { output_slice(dst.cast::<u8>(), bytes, bytes, ("dst", &[])) }?;
-        #[cfg(feature = "cuda")]
-        {
-            crate::gpu::memory::copy_to_host(&device.device, src as u64, host, stream as usize)
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = (device, host, stream);
-            require_cuda()
-        }
+        memory::copy_to_host(&device.device, src as u64, host, stream as usize)
     })
 }

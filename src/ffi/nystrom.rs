@@ -5,7 +5,7 @@
 
 use std::ffi::c_char;
 
-use super::device::{entered, HeliosDevice};
+use super::device::{device_rows, entered, HeliosDevice};
 use super::embed::RawMatrix;
 use super::handle::{
     output_slice, path_arg, read_options, report_needed, slice_in, to_threads, SingleOwner,
@@ -1124,16 +1124,6 @@ fn f64_on_device() -> Error {
         "the GPU path computes in f32: create the engine with HELIOS_DTYPE_F32 to run it on a device"
             .into(),
     )
-}
-
-/// A device matrix argument of the `_device_f32` entry points.
-fn device_rows(x: *const f32, rows: usize, cols: usize, ld: usize) -> GpuMatrix<'static> {
-    GpuMatrix::Device {
-        ptr: x as u64,
-        rows,
-        cols,
-        ld,
-    }
 }
 
 /// `helios_nystrom_build_f32` on the engine's device (`helios_nystrom_set_device`)

@@ -23,24 +23,13 @@ fn bind(device: &Device) -> Result<()> {
 
 /// `bytes` bytes of device memory (cuMemAlloc), to free with [`free`].
 ///
-/// Errors: [`Error::InvalidArgument`] (0 bytes), [`Error::OutOfMemory`],
-/// [`Error::Device`].
+/// Errors: [`Error::InvalidArgument`] (0 bytes), [`Error::OutOfMemory`]
+/// (the driver's answer), [`Error::Device`].
 pub(crate) fn alloc(device: &Device, bytes: usize) -> Result<u64> {
     if bytes == 0 {
         return Err(Error::invalid("a device allocation of 0 bytes"));
     }
     bind(device)?;
-    let (free, _) = device
-        .context
-        .mem_get_info()
-        .map_err(|e| driver_error("querying the free memory", e))?;
-    if bytes > free {
-        return Err(Error::OutOfMemory(format!(
-            "{} MB asked of the device, which has {} MB free",
-            bytes >> 20,
-            free >> 20
-        )));
-    }
     // SAFETY: allocates with the device's context current; the pointer is
     // returned to the caller, who frees it with `free`.
     unsafe { cudarc::driver::result::malloc_sync(bytes) }

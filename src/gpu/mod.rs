@@ -21,6 +21,14 @@ mod driver;
 pub mod embed;
 #[cfg(feature = "cuda")]
 pub(crate) mod memory;
+#[cfg(not(feature = "cuda"))]
+mod no_cuda;
+#[cfg(not(feature = "cuda"))]
+pub use no_cuda::embed;
+#[cfg(not(feature = "cuda"))]
+pub(crate) use no_cuda::memory;
+
+pub(crate) use embed::rows_to_host;
 
 /// Why a build without the `cuda` feature cannot use a GPU.
 const NO_FEATURE: &str =
@@ -183,10 +191,7 @@ pub enum GpuOutput<'a> {
 /// one): the landmarks, their centre and norms and the normaliser live in
 /// device memory, in f32, and every call reuses them.
 pub struct DeviceFeatureMap {
-    #[cfg(feature = "cuda")]
     inner: embed::DeviceMap,
-    #[cfg(not(feature = "cuda"))]
-    never: std::convert::Infallible,
 }
 
 impl std::fmt::Debug for DeviceFeatureMap {
@@ -205,70 +210,22 @@ impl DeviceFeatureMap {
     /// beyond the GPU path's), [`Error::Device`], [`Error::Unsupported`]
     /// (built without `cuda`).
     pub fn upload(device: &Device, map: &crate::embed::FeatureMap<f32>) -> Result<Self> {
-        #[cfg(feature = "cuda")]
-        {
-            Ok(DeviceFeatureMap {
-                inner: embed::DeviceMap::upload(device, map, 0, true)?,
-            })
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = (device, map);
-            Err(Error::Unsupported(NO_FEATURE.into()))
-        }
+        Ok(DeviceFeatureMap {
+            inner: embed::DeviceMap::upload(device, map, 0, true)?,
+        })
     }
 
     /// The device the map lives on.
     pub fn device(&self) -> &Device {
-        #[cfg(feature = "cuda")]
-        {
-            self.inner.device()
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            match self.never {}
-        }
+        self.inner.device()
     }
 
     /// `Phi(X)` into `out` (n x m row-major) on `stream` (a raw `CUstream`,
     /// 0 for the default stream); returns once the stream has finished it.
     ///
-    /// Errors: as [`embed::rkhs_embed_f32`] (feature `cuda`), less those of
-    /// the landmarks.
+    /// Errors: as [`embed::rkhs_embed_f32`], less those of the landmarks.
     pub fn apply(&self, x: GpuMatrix<'_>, out: GpuOutput<'_>, stream: usize) -> Result<()> {
-        #[cfg(feature = "cuda")]
-        {
-            self.inner.apply(x, out, stream)
-        }
-        #[cfg(not(feature = "cuda"))]
-        {
-            let _ = (x, out, stream);
-            match self.never {}
-        }
-    }
-}
-
-/// Rows `rows` of the device matrix `x` (all of them when None), copied to
-/// the host once `stream` (a raw `CUstream`, 0 for the default stream) has
-/// finished the work queued on it.
-///
-/// Errors: [`Error::InvalidArgument`] (not a device matrix, a row beyond
-/// it, a pointer the driver does not know), [`Error::NullArgument`],
-/// [`Error::Device`], [`Error::Unsupported`] (built without `cuda`).
-pub fn rows_to_host(
-    device: &Device,
-    x: GpuMatrix<'_>,
-    rows: Option<&[usize]>,
-    stream: usize,
-) -> Result<Vec<f32>> {
-    #[cfg(feature = "cuda")]
-    {
-        embed::rows_to_host(device, x, rows, stream)
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        let _ = (device, x, rows, stream);
-        Err(Error::Unsupported(NO_FEATURE.into()))
+        self.inner.apply(x, out, stream)
     }
 }
 

@@ -28,6 +28,16 @@ static void check_engine_without_device(HeliosStatus expected) {
                  why);
     CHECK_STATUS(helios_nystrom_update_device_f32(engine, x, 4, 2, 2, out, 8, 0, &rows, NULL),
                  expected, why);
+    /* A double engine is refused by the f32 device entry points in every build. */
+    HeliosNystromEngine *wide = NULL;
+    CHECK(helios_nystrom_new(&options, HELIOS_DTYPE_F64, &wide) == HELIOS_OK);
+    CHECK_STATUS(helios_nystrom_build_device_f32(wide, x, 4, 2, 2, out, 8, NULL),
+                 HELIOS_ERR_UNSUPPORTED, "f32");
+    CHECK_STATUS(helios_nystrom_transform_device_f32(wide, x, 4, 2, 2, out, 8, NULL),
+                 HELIOS_ERR_UNSUPPORTED, "f32");
+    CHECK_STATUS(helios_nystrom_update_device_f32(wide, x, 4, 2, 2, out, 8, 0, &rows, NULL),
+                 HELIOS_ERR_UNSUPPORTED, "f32");
+    CHECK(helios_nystrom_free(wide) == HELIOS_OK);
     /* Still usable on the CPU. */
     CHECK(helios_nystrom_build_f32(engine, x, 4, 2, 2, out, 8, NULL) == HELIOS_OK);
     CHECK(helios_nystrom_free(engine) == HELIOS_OK);

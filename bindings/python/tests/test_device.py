@@ -171,6 +171,12 @@ def test_device_arrays_round_trip_and_feed_the_gpu_functions() -> None:
         assert np.array_equal(phi.to_numpy(), staged)
         cpu = helios.rkhs_embed(x, landmarks, gamma=0.5)
         assert np.abs(staged - cpu).max() <= 1e-5 * np.abs(cpu).max()
+        # Shareable: several threads read one array at once.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            copies = list(pool.map(lambda _: phi.to_numpy(), range(8)))
+        assert all(np.array_equal(copy, staged) for copy in copies)
         phi.close()
         l_dev.close()
     assert x_dev.closed
